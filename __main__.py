@@ -1,0 +1,39 @@
+"""The Totara Bank platform: one Pulumi program for all 149 modules of SD01–SD08.
+
+Data flows one way: stack config + catalogue + release manifest → validated
+models (model/) → components (foundation/, domains/) → resources. Everything is
+validated before the first resource is registered.
+"""
+
+from pathlib import Path
+
+import pulumi
+
+from domains.platform import build_platform
+from model.errors import ConfigurationError
+from model.platform import load_platform
+from model.stack_config import NAMESPACE
+from pulumi.runtime import config as runtime_config
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+def bank_config_values() -> tuple[dict, frozenset[str]]:
+    """Every `bank:` key the engine handed over. pulumi.Config cannot list keys, and the
+    schema must see unknown ones to reject typos, so read the runtime's config map."""
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    ours = {k: v for k, v in values.items() if k.startswith(NAMESPACE + ":")}
+    return ours, frozenset(k for k in ours if runtime_config.is_config_secret(k))
+
+
+values, secret_keys = bank_config_values()
+try:
+    platform = load_platform(PROJECT_DIR, pulumi.get_stack(), values, secret_keys)
+except ConfigurationError as exc:
+    # RunError: a clean message for the person, not a traceback; no resource was registered.
+    raise pulumi.RunError(str(exc)) from None
+
+built = build_platform(platform)
+pulumi.export("environment", platform.config.environment)
+pulumi.export("phaseGates", {key: gate.urn for key, gate in sorted(built.gates.items())})
+pulumi.export("moduleCount", len(built.modules))

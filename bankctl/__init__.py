@@ -1,0 +1,1 @@
+"""bankctl: the command-line tool of the Totara Bank platform (plan, gate, config)."""

@@ -1,0 +1,3 @@
+from bankctl.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""bankctl — plan, gate and config commands for the Totara Bank platform.
+
+Exit codes CI can rely on: 0 success, 1 a check failed, 2 bad input (config,
+catalogue or release manifest) or bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from model.errors import ConfigurationError
+from model.phases import PHASE_KEYS
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STACKS = ("local", "dev", "uat", "prod")
+
+app = typer.Typer(
+    help="Plan, gate and inspect the Totara Bank platform deployment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+gate_app = typer.Typer(help="Phase gates: the checks that run between phases.", no_args_is_help=True)
+config_app = typer.Typer(help="Stack configuration.", no_args_is_help=True)
+app.add_typer(gate_app, name="gate")
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail_input(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Argument(help="the stack to plan: local, dev, uat or prod")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="write the plan (stack export v3 + bank section) here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the phase summary as JSON instead of a table")] = False,
+) -> None:
+    """Run the real program for STACK under Pulumi's mock runtime — no CLI, no credentials —
+    and write what `pulumi up` would register, in `pulumi stack export` format."""
+    import pulumi
+
+    from bankctl.plan_command import phase_summary, plan_stack
+
+    started = time.perf_counter()
+    try:
+        result = plan_stack(stack, PROJECT_DIR)
+    except (pulumi.RunError, ConfigurationError) as exc:
+        _fail_input(f"bankctl plan {stack}: invalid input; nothing was planned.\n{exc}")
+        return
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(result.text, encoding="utf-8")
+    rows = phase_summary(result)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    resources = result.document["deployment"]["resources"]
+    table = Table(title=f"Offline plan of stack {stack} — {len(result.platform.enabled_modules())} of "
+                  f"{len(result.platform.modules)} modules, {len(resources)} resources")
+    for column in ("Phase", "After", "Modules", "Off", "Resources", "Gate", "Waves", "Gate wave"):
+        table.add_column(column, justify="right" if column in ("Modules", "Off", "Resources", "Gate wave") else "left")
+    for row in rows:
+        table.add_row(row["phase"], row["after"], str(row["modules"]), str(row["disabled"]) if row["disabled"] else "",
+                      str(row["resources"]), row["gate"], row["waves"], str(row["gateWave"]))
+    out.print(table)
+    off = [m for m in result.platform.modules if not m.enabled]
+    for m in off:
+        out.print(f"  off: {m.spec.id} {m.spec.slug} — {m.disabled_because}", highlight=False)
+    where = f"; written to {out_file}" if out_file else ""
+    out.print(f"Planned in {time.perf_counter() - started:.2f} s{where}.", highlight=False)
+
+
+@gate_app.command("run")
+def gate_run(
+    phase: Annotated[str, typer.Argument(help=f"phase key: {', '.join(PHASE_KEYS)}")],
+    stack: Annotated[str, typer.Option("--stack", help="the stack being deployed")],
+) -> None:
+    """Check that PHASE is complete in STACK's AWS account; exit 1 if not. Run by the PhaseGate."""
+    from gates.module_records import check_module_records
+    from model.platform import load_platform
+    from model.stack_config import read_stack_file
+
+    if phase not in PHASE_KEYS:
+        _fail_input(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
+    try:
+        values, secret_keys = read_stack_file(PROJECT_DIR, stack)
+        platform = load_platform(PROJECT_DIR, stack, values, secret_keys)
+    except ConfigurationError as exc:
+        _fail_input(str(exc))
+        return
+    findings = check_module_records(platform, phase)
+    title = platform.catalogue.phase(phase).title
+    members = platform.gate_members(phase)
+    if findings:
+        err.print(f"{title} gate FAILED in {stack}: {len(findings)} of {len(members)} module(s)", highlight=False)
+        for f in findings:
+            err.print(f"  {f.module_id} {f.slug}: {f.problem}", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"{title} gate passed in {stack}: {len(members)} module record(s) match their releases", highlight=False)
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Every `bank:` key a stack file may set: type, default and what it does."""
+    from model.stack_config import StackConfig
+
+    table = Table(title="bank: stack config keys")
+    for column in ("key", "type", "default", "description"):
+        table.add_column(column)
+    for key, annotation, default, description in _config_keys(StackConfig, "bank:"):
+        table.add_row(key, annotation, default, description)
+    out.print(table)
+
+
+def _config_keys(model, prefix: str):
+    from pydantic import BaseModel
+
+    for name, field in model.model_fields.items():
+        key = prefix + (field.alias or name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _config_keys(annotation, key + ".")
+            continue
+        inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if inner:
+            yield from _config_keys(inner[0], key + ".")
+            continue
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        yield key, str(annotation).replace("typing.", ""), default, field.description or ""
+
+
+@config_app.command("check")
+def config_check(stack: Annotated[str, typer.Argument(help="the stack whose inputs to validate")]) -> None:
+    """Validate a stack's config, the catalogue and its release manifest; list every problem."""
+    from model.platform import load_platform
+    from model.stack_config import read_stack_file
+
+    try:
+        values, secret_keys = read_stack_file(PROJECT_DIR, stack)
+        platform = load_platform(PROJECT_DIR, stack, values, secret_keys)
+    except ConfigurationError as exc:
+        _fail_input(str(exc))
+        return
+    out.print(f"{stack}: valid — {len(platform.enabled_modules())} of {len(platform.modules)} modules enabled", highlight=False)
+
+
+def main() -> None:
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    app()

@@ -1,0 +1,93 @@
+"""`bankctl plan STACK`: the real __main__.py under Pulumi's mock runtime, written as a stack export."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bankctl.plan_export import export_document, render
+from bankctl.plan_graph import PlanGraph
+from bankctl.recording import PlanMocks, Recording, record_program
+from model.platform import PlatformSpec
+from model.stack_config import read_stack_file
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class OfflinePlan:
+    recording: Recording
+    platform: PlatformSpec
+    document: dict[str, Any]
+    text: str
+
+
+def project_name(project_dir: Path) -> str:
+    return yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
+
+
+def engine_config_values(values: dict[str, Any]) -> dict[str, str]:
+    """Config as the engine hands it to a program: text, with objects and lists as JSON."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, (dict, list)):
+            out[key] = json.dumps(value, sort_keys=True)
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def plan_stack(stack: str, project_dir: Path = PROJECT_DIR) -> OfflinePlan:
+    """Run the stack's real program offline. Raises pulumi.RunError on invalid input."""
+    values, secret_keys = read_stack_file(project_dir, stack)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    program_globals: dict[str, Any] = {}
+
+    def program() -> None:
+        program_globals.update(runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"))
+
+    mocks = PlanMocks(
+        account_id=str(values.get("bank:awsAccountId", "000000000000")),
+        region=str(values.get("bank:region", "ap-southeast-2")),
+    )
+    recording = record_program(
+        program, project_name(project_dir), stack, engine_config_values(values), secret_keys, mocks
+    )
+    platform: PlatformSpec = program_globals["platform"]
+    document = export_document(recording, platform)
+    return OfflinePlan(recording=recording, platform=platform, document=document, text=render(document))
+
+
+def phase_summary(plan: OfflinePlan) -> list[dict[str, Any]]:
+    """Per phase: modules, resources, gate, and the deployment waves its modules fall in."""
+    graph = PlanGraph(plan.document)
+    waves = graph.waves()
+    rows = []
+    for phase in plan.platform.phases:
+        modules = [m for m in graph.bank["modules"] if str(m["phase"]) == phase.key and m["enabled"]]
+        disabled = [m for m in graph.bank["modules"] if str(m["phase"]) == phase.key and not m["enabled"]]
+        gate = graph.gate(phase.key)
+        resources = sum(len(graph.subtree(m["urn"])) for m in modules) + len(graph.subtree(gate))
+        module_waves = sorted({waves[m["urn"]] for m in modules})
+        rows.append(
+            {
+                "phase": phase.title,
+                "after": ", ".join(phase.after) or "—",
+                "modules": len(modules),
+                "disabled": len(disabled),
+                "resources": resources,
+                "gate": phase.gate_name,
+                "gateWave": waves[gate],
+                "waves": f"{module_waves[0]}–{module_waves[-1]}" if module_waves else "—",
+            }
+        )
+    return rows

@@ -1,0 +1,1 @@
+"""Reusable ComponentResources: they take model objects and never read pulumi.Config()."""

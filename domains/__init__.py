@@ -1,0 +1,1 @@
+"""Phases 1–7 and the wiring of the whole platform: catalogue → components → phase gates."""

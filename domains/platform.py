@@ -1,0 +1,93 @@
+"""Turns a validated PlatformSpec into the resource graph.
+
+Every module is one component; every phase one PhaseGate. A module depends on
+the gates its phase waits for (the gate column) and on the modules it needs;
+a gate depends on every module of its phase. The gates therefore live in the
+resource graph itself, and `pulumi up` deploys in the sequence document's order
+with every independent module in parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.module_component import ModuleComponent
+from components.phase_gate import PhaseGate
+from components.service_module import ServiceModule
+from foundation.modules import FoundationModule
+from model.platform import PlatformSpec, record_json
+from model.stack_config import StackConfig
+
+# Services the local stack's provider sends to the AWS emulator (DESIGN G10).
+EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "cognitoidp", "events", "iam", "kinesis", "kms", "lambda_",
+                     "logs", "s3", "secretsmanager", "ssm", "sts")
+
+
+@dataclass
+class BuiltPlatform:
+    provider: aws.Provider
+    modules: dict[str, ModuleComponent]
+    gates: dict[str, PhaseGate]
+
+
+def aws_provider(config: StackConfig) -> aws.Provider:
+    """One explicit provider: the stack may touch only its own account (allowed_account_ids)."""
+    args: dict = {
+        "region": config.region,
+        "allowed_account_ids": [config.aws_account_id],
+        "default_tags": aws.ProviderDefaultTagsArgs(
+            tags={"bank:environment": config.environment, "bank:managed-by": "pulumi", "bank:project": "bank"}
+        ),
+    }
+    if config.local is not None:
+        endpoint = config.local.aws_endpoint.rstrip("/")
+        args |= {
+            "endpoints": [aws.ProviderEndpointArgs(**{service: endpoint for service in EMULATED_SERVICES})],
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "s3_use_path_style": True,
+        }
+    return aws.Provider(f"aws-{config.environment}", **args)
+
+
+def gate_environment(config: StackConfig) -> dict[str, str]:
+    """What the gate command needs beyond the engine's own environment (never a credential)."""
+    env = {"AWS_REGION": config.region}
+    if config.local is not None:
+        env["AWS_ENDPOINT_URL"] = config.local.aws_endpoint.rstrip("/")
+    return env
+
+
+def phase_fingerprint(platform: PlatformSpec, phase_key: str) -> str:
+    """Changes when anything the gate checks changes, so the gate re-runs exactly then."""
+    records = [m.record(platform.config.environment) for m in platform.gate_members(phase_key)]
+    return hashlib.sha256(record_json({"phase": phase_key, "records": records}).encode()).hexdigest()
+
+
+def build_platform(platform: PlatformSpec) -> BuiltPlatform:
+    config = platform.config
+    provider = aws_provider(config)
+    modules: dict[str, ModuleComponent] = {}
+    gates: dict[str, PhaseGate] = {}
+    phases = {p.key: p for p in platform.phases}
+    for kind, key in platform.build_order():
+        if kind == "module":
+            deployment = platform.module(key)
+            depends_on = [gates[g] for g in deployment.gate_keys] + [modules[d] for d in deployment.depends_on]
+            opts = pulumi.ResourceOptions(providers={"aws": provider}, depends_on=depends_on)
+            component = FoundationModule if deployment.spec.kind == "foundation" else ServiceModule
+            modules[key] = component(deployment, config.environment, opts)
+        else:
+            members = [modules[m.spec.id] for m in platform.gate_members(key)]
+            gates[key] = PhaseGate(
+                phases[key],
+                platform.stack,
+                phase_fingerprint(platform, key),
+                gate_environment(config),
+                pulumi.ResourceOptions(depends_on=members),
+            )
+    return BuiltPlatform(provider=provider, modules=modules, gates=gates)

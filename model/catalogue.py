@@ -1,0 +1,211 @@
+"""The module catalogue: catalogue/modules.yaml, modelled and validated.
+
+The catalogue is the single source of truth for what a module is and what it
+must follow. Only six IDs are named by the deployment sequence (MOD-104,
+MOD-103, MOD-102, MOD-045, MOD-076, MOD-046); every other ID is provisional
+(DESIGN G12), so code refers to modules by slug or by role, never by a
+provisional ID.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from model.errors import ConfigurationError, describe_validation_error
+from model.phases import DOMAINS, PHASES, DatabaseName, DomainId, Phase, phases_by_key, prerequisite_closure
+from model.stack_config import FEATURE_FLAGS, InstitutionType, Jurisdiction
+
+ModuleId = Annotated[str, StringConstraints(pattern=r"^MOD-\d{3}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=48)]
+# An event a module publishes: `<detail-type>` on its own domain's bus, e.g. `account.created`.
+EventName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")]
+# An event a module consumes: `<domain>:<detail-type>`, e.g. `SD01:account.created`.
+EventSubscription = Annotated[str, StringConstraints(pattern=r"^SD0[1-8]:[a-z0-9-]+(\.[a-z0-9-]+)+$")]
+SecretName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+
+
+class ModuleSpec(BaseModel):
+    """One module of the catalogue (catalogue/modules.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: ModuleId = Field(description="MOD-001…MOD-149; only the six foundation IDs are fixed (DESIGN G12)")
+    slug: Slug = Field(description="kebab-case name; the component is named `<id lower>-<slug>`")
+    name: str = Field(min_length=3, description="human name")
+    domain: DomainId
+    phase: str = Field(description="phase number 0–7, or `data-platform` for the SD07 pipelines track")
+    kind: Literal["foundation", "service"] = Field(
+        "service", description="foundation modules are released with this repository; services are pinned"
+    )
+    needs: tuple[ModuleId, ...] = Field((), description="modules that must be deployed first, always")
+    after: tuple[ModuleId, ...] = Field(
+        (), description="modules to follow only when the stack deploys them (ordering, not a requirement)"
+    )
+    gates: tuple[str, ...] | None = Field(
+        None,
+        description="phase gates this module waits for, when narrower than its phase's gate column "
+        "(e.g. real-time sanctions screening needs only Phase 0)",
+    )
+    holds_phase_gate: bool = Field(
+        True,
+        alias="holdsPhaseGate",
+        description="false: its phase gate does not wait for it (MOD-102, DESIGN G1)",
+    )
+    database: DatabaseName | None = Field(None, description="the database it reads and writes")
+    publishes: tuple[EventName, ...] = Field((), description="events it puts on its domain bus")
+    subscribes: tuple[EventSubscription, ...] = Field((), description="`SDxx:event` it consumes")
+    secrets: tuple[SecretName, ...] = Field(
+        (), description="secrets it reads, as /bank/{env}/{domain}/{name} in Secrets Manager"
+    )
+    optional: str | None = Field(None, description="the stack feature flag that switches it on, e.g. cards.enabled")
+    institution_types: tuple[InstitutionType, ...] = Field(
+        ("bank", "credit_union", "building_society"), alias="institutionTypes"
+    )
+    jurisdictions: tuple[Jurisdiction, ...] = Field(("NZ", "AU"), min_length=1)
+    source: str = Field("", description="where the rule for this module comes from in the source documents")
+
+    @property
+    def resource_name(self) -> str:
+        return f"{self.id.lower()}-{self.slug}"
+
+
+class Catalogue(BaseModel):
+    """All modules plus the phases they are deployed in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modules: tuple[ModuleSpec, ...]
+    phases: tuple[Phase, ...] = PHASES
+
+    def by_id(self) -> dict[str, ModuleSpec]:
+        return {m.id: m for m in self.modules}
+
+    def by_slug(self) -> dict[str, ModuleSpec]:
+        return {m.slug: m for m in self.modules}
+
+    def phase(self, key: str) -> Phase:
+        return phases_by_key(self.phases)[key]
+
+    def gates_of(self, module: ModuleSpec) -> tuple[str, ...]:
+        """The phase gates a module waits for: its own narrower list, or its phase's gate column."""
+        if module.gates is not None:
+            return module.gates
+        return self.phase(module.phase).after
+
+
+DEFAULT_CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "catalogue" / "modules.yaml"
+
+
+def load_catalogue(path: Path = DEFAULT_CATALOGUE_FILE, phases: tuple[Phase, ...] = PHASES) -> Catalogue:
+    """Read, model and validate a catalogue file; every problem is reported at once."""
+    shown = path.name if path == DEFAULT_CATALOGUE_FILE else str(path)
+    shown = f"catalogue/{shown}" if path == DEFAULT_CATALOGUE_FILE else shown
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(shown, [f"cannot be read: {exc}"]) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("modules"), list):
+        raise ConfigurationError(shown, ["must be a mapping with a `modules:` list"])
+    return parse_catalogue(raw["modules"], shown, phases)
+
+
+def parse_catalogue(entries: list, shown: str = "catalogue/modules.yaml", phases: tuple[Phase, ...] = PHASES) -> Catalogue:
+    problems: list[str] = []
+    modules: list[ModuleSpec] = []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict) and isinstance(entry.get("phase"), int):
+            entry = {**entry, "phase": str(entry["phase"])}
+        try:
+            modules.append(ModuleSpec.model_validate(entry))
+        except ValidationError as exc:
+            label = entry.get("id", f"entry {index + 1}") if isinstance(entry, dict) else f"entry {index + 1}"
+            problems += [f"{label}: {line}" for line in describe_validation_error(exc)]
+    catalogue = Catalogue(modules=tuple(modules), phases=phases)
+    problems += catalogue_problems(catalogue)
+    if problems:
+        raise ConfigurationError(shown, problems)
+    return catalogue
+
+
+def catalogue_problems(catalogue: Catalogue) -> list[str]:
+    """Every structural problem of a catalogue, independent of any stack."""
+    problems: list[str] = []
+    phases = phases_by_key(catalogue.phases)
+    seen_ids: dict[str, int] = {}
+    seen_slugs: dict[str, str] = {}
+    for module in catalogue.modules:
+        seen_ids[module.id] = seen_ids.get(module.id, 0) + 1
+        if module.slug in seen_slugs and seen_slugs[module.slug] != module.id:
+            problems.append(f"{module.id}: slug `{module.slug}` is already used by {seen_slugs[module.slug]}")
+        seen_slugs.setdefault(module.slug, module.id)
+    problems += [f"{mid}: duplicate module ID ({count} entries)" for mid, count in sorted(seen_ids.items()) if count > 1]
+
+    by_id = catalogue.by_id()
+    for module in catalogue.modules:
+        phase = phases.get(module.phase)
+        if phase is None:
+            problems.append(f"{module.id}: unknown phase `{module.phase}` (expected one of {', '.join(phases)})")
+            continue
+        if module.domain not in phase.domains:
+            problems.append(
+                f"{module.id}: domain {module.domain} is not deployed in {phase.title} "
+                f"(that phase deploys {', '.join(phase.domains)})"
+            )
+        if module.kind == "foundation" and phase.key != "0":
+            problems.append(f"{module.id}: foundation modules belong to Phase 0, not {phase.title}")
+        if module.optional is not None and module.optional not in FEATURE_FLAGS:
+            problems.append(
+                f"{module.id}: optional flag `{module.optional}` is not a stack feature flag "
+                f"(known: {', '.join(sorted(FEATURE_FLAGS))})"
+            )
+        if module.database is not None and module.database not in {d.database for d in DOMAINS.values()}:
+            problems.append(f"{module.id}: unknown database {module.database}")
+        own_gates = catalogue.gates_of(module)
+        for gate in own_gates:
+            if gate not in phases:
+                problems.append(f"{module.id}: waits for unknown phase gate `{gate}`")
+        if module.gates is not None:
+            allowed = prerequisite_closure(phase.key, catalogue.phases)
+            for gate in module.gates:
+                if gate in phases and gate not in allowed:
+                    problems.append(
+                        f"{module.id}: may only narrow its phase's gates; {phases[gate].title} is not "
+                        f"a prerequisite of {phase.title}"
+                    )
+        reachable = {phase.key} | set().union(*(prerequisite_closure(g, catalogue.phases) | {g} for g in own_gates if g in phases))
+        for field, targets in (("needs", module.needs), ("after", module.after)):
+            for target_id in targets:
+                target = by_id.get(target_id)
+                if target is None:
+                    problems.append(f"{module.id}: {field} unknown module {target_id}")
+                elif target_id == module.id:
+                    problems.append(f"{module.id}: {field} itself")
+                elif target.phase in phases and target.phase not in reachable:
+                    problems.append(
+                        f"{module.id}: {field} {target_id} in {phases[target.phase].title}, which "
+                        f"{phase.title} does not wait for (a later or parallel phase)"
+                    )
+    problems += [f"dependency cycle: {cycle}" for cycle in dependency_cycles(catalogue)]
+    return problems
+
+
+def dependency_cycles(catalogue: Catalogue) -> list[str]:
+    """The cycles in needs/after, printed as `MOD-A -> MOD-B -> MOD-A`."""
+    by_id = catalogue.by_id()
+    graph = {m.id: {n for n in (*m.needs, *m.after) if n in by_id and n != m.id} for m in catalogue.modules}
+    cycles: list[str] = []
+    while True:
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+            return cycles
+        except graphlib.CycleError as exc:
+            cycle = exc.args[1]
+            # graphlib lists the cycle from a dependent to its dependency; print it as "needs" arrows.
+            cycles.append(" -> ".join(reversed(cycle)))
+            # Break this cycle and look for the next one, so that every cycle is reported.
+            graph[cycle[1]].discard(cycle[0])

@@ -1,0 +1,46 @@
+"""One error type for every bad input: it names the file, lists every problem, says how to fix."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class ConfigurationError(Exception):
+    """Bad stack config, catalogue or release manifest. Raised before any resource is registered."""
+
+    def __init__(self, source: str, problems: list[str], fix: str = ""):
+        self.source = source
+        self.problems = list(problems)
+        self.fix = fix
+        lines = [f"{source} has {len(self.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in self.problems]
+        if fix:
+            lines.append(f"Fix: {fix}")
+        super().__init__("\n".join(lines))
+
+    @staticmethod
+    def combine(errors: list["ConfigurationError"]) -> "ConfigurationError":
+        """Many files' problems as one error, so a person sees them all at once."""
+        if len(errors) == 1:
+            return errors[0]
+        merged = ConfigurationError(", ".join(e.source for e in errors), [p for e in errors for p in (f"{e.source}: {q}" for q in e.problems)])
+        merged.args = ("\n\n".join(str(e) for e in errors),)
+        return merged
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "", secret_keys: frozenset[str] = frozenset()) -> list[str]:
+    """pydantic's errors as `key: what is wrong` lines (the key as the user wrote it).
+
+    The offending value is quoted to help the fix, except under a secret key.
+    """
+    lines = []
+    for err in exc.errors(include_url=False):
+        key = prefix + ".".join(str(part) for part in err["loc"])
+        shown = "[secret]" if any(key == k or key.startswith(k + ".") for k in secret_keys) else repr(err.get("input"))
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (a typo, or a key this version does not support)")
+        elif err["type"] == "missing":
+            lines.append(f"{key}: required, but not set")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {shown})")
+    return lines
