@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,7 @@ def engine_config_values(values: dict[str, Any]) -> dict[str, str]:
 
 
 def plan_stack(stack: str, project_dir: Path = PROJECT_DIR) -> OfflinePlan:
-    """Run the stack's real program offline. Raises pulumi.RunError on invalid input."""
-    values, secret_keys = read_stack_file(project_dir, stack)
+    """Run the stack's real program (__main__.py) offline. Raises pulumi.RunError on invalid input."""
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
     program_globals: dict[str, Any] = {}
@@ -55,6 +55,14 @@ def plan_stack(stack: str, project_dir: Path = PROJECT_DIR) -> OfflinePlan:
     def program() -> None:
         program_globals.update(runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"))
 
+    return record_plan(stack, program, lambda: program_globals["platform"], project_dir)
+
+
+def record_plan(
+    stack: str, program: Callable[[], Any], platform_of: Callable[[], PlatformSpec], project_dir: Path = PROJECT_DIR
+) -> OfflinePlan:
+    """Record `program` with the stack's config, and write what it registered as a plan."""
+    values, secret_keys = read_stack_file(project_dir, stack)
     mocks = PlanMocks(
         account_id=str(values.get("bank:awsAccountId", "000000000000")),
         region=str(values.get("bank:region", "ap-southeast-2")),
@@ -62,7 +70,7 @@ def plan_stack(stack: str, project_dir: Path = PROJECT_DIR) -> OfflinePlan:
     recording = record_program(
         program, project_name(project_dir), stack, engine_config_values(values), secret_keys, mocks
     )
-    platform: PlatformSpec = program_globals["platform"]
+    platform = platform_of()
     document = export_document(recording, platform)
     return OfflinePlan(recording=recording, platform=platform, document=document, text=render(document))
 

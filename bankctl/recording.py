@@ -147,9 +147,10 @@ def record_program(
     config: dict[str, str],
     secret_keys: frozenset[str] = frozenset(),
     mocks: pulumi_mocks.Mocks | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> Recording:
     """Run `program` as the engine would run a stack's program, recording what it registers."""
-    monitor = RecordingMonitor(mocks or PlanMocks())
+    monitor = monitor or RecordingMonitor(mocks or PlanMocks())
     pulumi_settings.ROOT.set(None)  # a previous run's root stack must not be reused
     pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi_settings.ROOT.set(None)  # run_in_stack makes the root stack, as the language host does

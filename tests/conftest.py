@@ -1,0 +1,41 @@
+"""Shared fixtures: the offline plans of the real stacks, and a moto server on loopback."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@cache
+def offline_plan(stack: str):
+    """The real program's plan for a stack (computed once per test process)."""
+    from bankctl.plan_command import plan_stack
+
+    return plan_stack(stack, PROJECT_DIR)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real AWS API emulator (moto in server mode) on 127.0.0.1, for the gate code's boto3 calls."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-southeast-2"})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
