@@ -31,7 +31,8 @@ class ModuleComponent(pulumi.ComponentResource):
             f"{spec.resource_name}-record",
             name=module_record_name(environment, spec.id),
             type="String",
-            value=record_json(deployment.record(environment)),
+            # Not a secret: auditors and `pulumi preview` should see what each module runs.
+            insecure_value=record_json(deployment.record(environment)),
             description=f"{spec.id} {spec.name}: what is deployed (read by the phase gate)",
             tags={"bank:module": spec.id, "bank:domain": spec.domain, "bank:phase": spec.phase},
             opts=pulumi.ResourceOptions(parent=self),

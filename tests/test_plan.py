@@ -83,7 +83,7 @@ def test_every_module_owns_its_record_with_the_pinned_release(stack):
             continue
         record = params[m["urn"]]
         assert record["inputs"]["name"] == f"/bank/{stack}/modules/{m['id']}"
-        value = json.loads(record["inputs"]["value"])
+        value = json.loads(record["inputs"]["insecureValue"])
         assert value["id"] == m["id"] and value["domain"] == m["domain"]
         if m["id"] in pins:
             assert value["release"] == pins[m["id"]].model_dump()
