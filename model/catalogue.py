@@ -34,7 +34,7 @@ class ModuleSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    id: ModuleId = Field(description="MOD-001…MOD-149; only the six foundation IDs are fixed (DESIGN G12)")
+    id: ModuleId = Field(description="MOD-NNN, numbered 1 to 149; only the six foundation IDs are fixed (DESIGN G12)")
     slug: Slug = Field(description="kebab-case name; the component is named `<id lower>-<slug>`")
     name: str = Field(min_length=3, description="human name")
     domain: DomainId
