@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+
+from model.yaml_source import parse_yaml
 
 from bankctl.plan_export import export_document, render
 from bankctl.plan_graph import PlanGraph
@@ -30,7 +31,7 @@ class OfflinePlan:
 
 
 def project_name(project_dir: Path) -> str:
-    return yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
+    return parse_yaml((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
 
 
 def engine_config_values(values: dict[str, Any]) -> dict[str, str]:

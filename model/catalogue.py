@@ -13,14 +13,17 @@ import graphlib
 from pathlib import Path
 from typing import Annotated, Literal
 
+
 import yaml
+
+from model.yaml_source import parse_yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from model.errors import ConfigurationError, describe_validation_error
 from model.phases import DOMAINS, PHASES, DatabaseName, DomainId, Phase, phases_by_key, prerequisite_closure
 from model.stack_config import FEATURE_FLAGS, InstitutionType, Jurisdiction
 
-ModuleId = Annotated[str, StringConstraints(pattern=r"^MOD-\d{3}$")]
+ModuleId = Annotated[str, StringConstraints(pattern=r"^MOD-[0-9]{3}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=48)]
 # An event a module publishes: `<detail-type>` on its own domain's bus, e.g. `account.created`.
 EventName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")]
@@ -106,7 +109,7 @@ def load_catalogue(path: Path = DEFAULT_CATALOGUE_FILE, phases: tuple[Phase, ...
     shown = path.name if path == DEFAULT_CATALOGUE_FILE else str(path)
     shown = f"catalogue/{shown}" if path == DEFAULT_CATALOGUE_FILE else shown
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationError(shown, [f"cannot be read: {exc}"]) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("modules"), list):

@@ -11,7 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+
 import yaml
+
+from model.yaml_source import parse_yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from model.errors import ConfigurationError, describe_validation_error
@@ -35,7 +38,7 @@ class ReleaseManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stack: str
-    modules: dict[Annotated[str, StringConstraints(pattern=r"^MOD-\d{3}$")], ReleasePin]
+    modules: dict[Annotated[str, StringConstraints(pattern=r"^MOD-[0-9]{3}$")], ReleasePin]
 
 
 def release_file(project_dir: Path, stack: str) -> Path:
@@ -46,7 +49,7 @@ def load_release_manifest(project_dir: Path, stack: str) -> ReleaseManifest:
     path = release_file(project_dir, stack)
     shown = f"releases/{stack}.yaml"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigurationError(shown, ["no release manifest for this stack"], fix=f"create {shown}") from None
     except yaml.YAMLError as exc:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+
+from model.yaml_source import parse_yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -21,8 +23,8 @@ from model.errors import ConfigurationError, describe_validation_error
 Environment = Literal["local", "dev", "uat", "prod"]
 InstitutionType = Literal["bank", "credit_union", "building_society"]
 Jurisdiction = Literal["NZ", "AU"]
-AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
-AwsAccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+AwsAccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -73,7 +75,7 @@ class SizingConfig(_Section):
 
 
 class LocalConfig(_Section):
-    aws_endpoint: Annotated[str, StringConstraints(pattern=r"^http://(localhost|127\.0\.0\.1)(:\d+)?/?$")] = Field(
+    aws_endpoint: Annotated[str, StringConstraints(pattern=r"^http://(localhost|127\.0\.0\.1)(:[0-9]+)?/?$")] = Field(
         description="the AWS emulator the local stack deploys to (DESIGN G10), e.g. http://localhost:4566"
     )
 
@@ -196,7 +198,7 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[dict[str, Any], froz
     """The `config:` of Pulumi.<stack>.yaml, and which keys are `secure:` (their ciphertext is never decrypted here)."""
     path = project_dir / stack_file_name(stack)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigurationError(
             stack_file_name(stack), ["no such stack file"], fix=f"create it with `pulumi stack init {stack}`"
