@@ -21,9 +21,13 @@ PROJECT_DIR = Path(__file__).resolve().parent
 def bank_config_values() -> tuple[dict, frozenset[str]]:
     """Every `bank:` key the engine handed over. pulumi.Config cannot list keys, and the
     schema must see unknown ones to reject typos, so read the runtime's config map."""
+    # The language host passes config in PULUMI_CONFIG (and its secret keys beside it); the
+    # mock runtime and newer hosts set it in the runtime's map. Take both, the map winning.
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     ours = {k: v for k, v in values.items() if k.startswith(NAMESPACE + ":")}
-    return ours, frozenset(k for k in ours if runtime_config.is_config_secret(k))
+    secret_keys = set(runtime_config.get_config_secret_keys_env())
+    secret_keys |= {k for k in ours if runtime_config.is_config_secret(k)}
+    return ours, frozenset(secret_keys & set(ours))
 
 
 values, secret_keys = bank_config_values()

@@ -68,17 +68,21 @@ def plan(
         out.print_json(json.dumps(rows))
         return
     resources = result.document["deployment"]["resources"]
-    table = Table(title=f"Offline plan of stack {stack} — {len(result.platform.enabled_modules())} of "
-                  f"{len(result.platform.modules)} modules, {len(resources)} resources")
-    for column in ("Phase", "After", "Modules", "Off", "Resources", "Gate", "Waves", "Gate wave"):
-        table.add_column(column, justify="right" if column in ("Modules", "Off", "Resources", "Gate wave") else "left")
+    table = Table(
+        title=f"Offline plan of {stack}: {len(result.platform.enabled_modules())} of {len(result.platform.modules)} "
+        f"modules, {len(resources)} resources",
+        caption="Waves: the deployment waves (1 = first) its modules start in; the gate closes the phase.",
+    )
+    for column, justify in (("Phase", "left"), ("Waits for", "left"), ("Modules", "right"), ("Off", "right"),
+                            ("Resources", "right"), ("Waves", "left"), ("Gate", "right")):
+        table.add_column(column, justify=justify)
     for row in rows:
-        table.add_row(row["phase"], row["after"], str(row["modules"]), str(row["disabled"]) if row["disabled"] else "",
-                      str(row["resources"]), row["gate"], row["waves"], str(row["gateWave"]))
+        table.add_row(row["phase"], row["after"], str(row["modules"]), str(row["disabled"] or ""),
+                      str(row["resources"]), row["waves"], f"wave {row['gateWave']}")
     out.print(table)
     off = [m for m in result.platform.modules if not m.enabled]
     for m in off:
-        out.print(f"  off: {m.spec.id} {m.spec.slug} — {m.disabled_because}", highlight=False)
+        out.print(f"  off: {m.spec.id} {m.spec.slug} — {m.disabled_because}", highlight=False, soft_wrap=True)
     where = f"; written to {out_file}" if out_file else ""
     out.print(f"Planned in {time.perf_counter() - started:.2f} s{where}.", highlight=False)
 

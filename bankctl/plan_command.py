@@ -76,6 +76,14 @@ def record_plan(
     return OfflinePlan(recording=recording, platform=platform, document=document, text=render(document))
 
 
+def _phase_list(keys: tuple[str, ...]) -> str:
+    """`1 + 2`, or `0–6` for a run of phases."""
+    numbers = [int(k) for k in keys if k.isdigit()]
+    if len(numbers) > 2 and len(numbers) == len(keys) and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]}–{numbers[-1]}"
+    return " + ".join(keys) or "—"
+
+
 def phase_summary(plan: OfflinePlan) -> list[dict[str, Any]]:
     """Per phase: modules, resources, gate, and the deployment waves its modules fall in."""
     graph = PlanGraph(plan.document)
@@ -89,8 +97,8 @@ def phase_summary(plan: OfflinePlan) -> list[dict[str, Any]]:
         module_waves = sorted({waves[m["urn"]] for m in modules})
         rows.append(
             {
-                "phase": phase.title,
-                "after": ", ".join(phase.after) or "—",
+                "phase": f"{phase.key} {phase.name}" if phase.number is not None else phase.name,
+                "after": _phase_list(phase.after),
                 "modules": len(modules),
                 "disabled": len(disabled),
                 "resources": resources,

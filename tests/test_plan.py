@@ -150,3 +150,16 @@ def test_dependency_order_puts_dependencies_first():
     for reg in doc.recording.registrations.values():
         for dep in reg.dependencies:
             assert position[dep] < position[reg.urn]
+
+
+def test_program_reads_config_the_way_the_language_host_passes_it(monkeypatch):
+    # `pulumi up` hands config to the program in PULUMI_CONFIG; the offline plan uses the runtime map.
+    import runpy
+
+    from bankctl.plan_command import engine_config_values
+    from model.stack_config import read_stack_file
+
+    values, _ = read_stack_file(PROJECT_DIR, "dev")
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(engine_config_values(values)))
+    recording = record_program(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), "bank", "dev", {})
+    assert sorted(recording.registrations) == sorted(offline_plan("dev").recording.registrations)

@@ -1,0 +1,51 @@
+"""bankctl as engineers and CI run it: a fresh process each time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_DIR
+
+
+def bankctl(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bankctl", *args], cwd=PROJECT_DIR, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+
+
+def test_plan_is_byte_identical_across_processes(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    run_a = bankctl("plan", "dev", "--out", str(first), PYTHONHASHSEED="1")
+    run_b = bankctl("plan", "dev", "--out", str(second), PYTHONHASHSEED="2")
+    assert run_a.returncode == 0, run_a.stderr
+    assert run_b.returncode == 0, run_b.stderr
+    assert first.read_bytes() == second.read_bytes()
+    assert "Offline plan of dev: 146 of 149 modules" in run_a.stdout
+    assert "off: " in run_a.stdout and "swift-correspondent-banking" in run_a.stdout
+
+
+def test_plan_summary_as_json():
+    result = bankctl("plan", "uat", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["gate"] for r in rows][:2] == ["phase-0-gate", "phase-1-gate"]
+    assert sum(r["modules"] for r in rows) + sum(r["disabled"] for r in rows) == 149
+
+
+def test_plan_of_an_unknown_stack_is_a_clear_input_error():
+    result = bankctl("plan", "staging")
+    assert result.returncode == 2
+    assert "Pulumi.staging.yaml" in result.stderr and "pulumi stack init staging" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_and_docs():
+    check = bankctl("config", "check", "prod")
+    assert check.returncode == 0 and "prod: valid" in check.stdout
+    docs = bankctl("config", "docs", COLUMNS="200")
+    assert docs.returncode == 0
+    for key in ("bank:awsAccountId", "bank:payments.swift.enabled", "bank:risk.nzPrudential.enabled",
+                "bank:retention.auditArchiveYears"):
+        assert key in docs.stdout
