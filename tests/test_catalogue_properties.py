@@ -23,6 +23,7 @@ from model.releases import ReleaseManifest
 from model.stack_config import FEATURE_FLAGS, StackConfig
 
 PHASE_BY_KEY = phases_by_key(PHASES)
+ID_RANGE = [f"MOD-{n:03d}" for n in range(1, 150)]  # the catalogue's documented numbering
 PHASE_KEYS = [p.key for p in PHASES]
 ALL_DOMAINS = sorted(DOMAINS)
 FLAGS = sorted(FEATURE_FLAGS)
@@ -91,11 +92,10 @@ def problems_of(entries: list[dict]) -> list[str]:
     raise AssertionError("the defective catalogue was accepted")
 
 
-def unused_id(entries: list[dict], number: int) -> str:
+def unused_id(data, entries: list[dict]) -> str:
+    """A well-formed ID that no module of the catalogue has."""
     used = {e["id"] for e in entries}
-    while f"MOD-{number % 1000:03d}" in used:
-        number += 1
-    return f"MOD-{number % 1000:03d}"
+    return data.draw(st.sampled_from([i for i in ID_RANGE if i not in used]), label="unknown id")
 
 
 # ---------------------------------------------------------------- strategies
@@ -138,7 +138,7 @@ def catalogues(draw, required: dict[str, int] | None = None, plain: bool = False
         counts[draw(st.sampled_from(PHASE_KEYS))] = 1
     phase_of = [key for key in PHASE_KEYS for _ in range(counts[key])]
     n = len(phase_of)
-    numbers = draw(st.lists(st.integers(0, 999), min_size=n, max_size=n, unique=True))
+    numbers = draw(st.lists(st.integers(1, 149), min_size=n, max_size=n, unique=True))
     ids = [f"MOD-{num:03d}" for num in numbers]
     # A random topological order: a module needs only modules placed before it, so there is no cycle.
     order = draw(st.permutations(range(n)))
@@ -266,7 +266,7 @@ def test_ids_with_non_ascii_digits_are_malformed(data):
 def test_unknown_need_is_reported(data):
     entries = data.draw(catalogues())
     victim = data.draw(st.integers(0, len(entries) - 1), label="victim")
-    unknown = unused_id(entries, data.draw(st.integers(0, 999)))
+    unknown = unused_id(data, entries)
     entries[victim].setdefault("needs", []).insert(data.draw(st.integers(0, len(entries[victim]["needs"]))), unknown)
     problems = problems_of(entries)
     assert f"{entries[victim]['id']}: needs unknown module {unknown}" in problems, problems
@@ -470,7 +470,7 @@ def test_several_defects_are_all_reported_in_one_error(data):
     entries[target]["id"] = duplicated
     # Unknown need.
     needer = data.draw(st.integers(0, n - 1), label="needer")
-    unknown = unused_id(entries, data.draw(st.integers(0, 999)))
+    unknown = unused_id(data, entries)
     entries[needer].setdefault("needs", []).append(unknown)
     # Domain mismatch.
     victim = data.draw(st.integers(0, n - 1), label="domain victim")
@@ -492,7 +492,7 @@ def test_schema_and_structure_problems_are_reported_together(data):
     malformed, needer, victim = data.draw(st.permutations(range(len(entries))), label="roles")[:3]
     bad = data.draw(MALFORMED_IDS, label="bad id")
     entries[malformed]["id"] = bad
-    unknown = unused_id(entries, data.draw(st.integers(0, 999)))
+    unknown = unused_id(data, entries)
     entries[needer].setdefault("needs", []).append(unknown)
     own = PHASE_BY_KEY[phase_key(entries[victim])].domains
     domain_line = domain_defect(entries, victim, data.draw(st.sampled_from([d for d in ALL_DOMAINS if d not in own])))
