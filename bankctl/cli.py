@@ -47,6 +47,7 @@ def plan(
     stack: Annotated[str, typer.Argument(help="the stack to plan: local, dev, uat or prod")],
     out_file: Annotated[Optional[Path], typer.Option("--out", help="write the plan (stack export v3 + bank section) here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the phase summary as JSON instead of a table")] = False,
+    by_wave: Annotated[bool, typer.Option("--waves", help="also list each phase's modules by deployment wave")] = False,
 ) -> None:
     """Run the real program for STACK under Pulumi's mock runtime — no CLI, no credentials —
     and write what `pulumi up` would register, in `pulumi stack export` format."""
@@ -80,6 +81,11 @@ def plan(
         table.add_row(row["phase"], row["after"], str(row["modules"]), str(row["disabled"] or ""),
                       str(row["resources"]), row["waves"], f"wave {row['gateWave']}")
     out.print(table)
+    if by_wave:
+        for row in rows:
+            out.print(f"{row['phase']}:", highlight=False)
+            for wave, slugs in row["modulesByWave"].items():
+                out.print(f"  wave {wave}: {', '.join(slugs)}", highlight=False, soft_wrap=True)
     off = [m for m in result.platform.modules if not m.enabled]
     for m in off:
         out.print(f"  off: {m.spec.id} {m.spec.slug} — {m.disabled_because}", highlight=False, soft_wrap=True)

@@ -105,6 +105,9 @@ def phase_summary(plan: OfflinePlan) -> list[dict[str, Any]]:
                 "gate": phase.gate_name,
                 "gateWave": waves[gate],
                 "waves": f"{module_waves[0]}–{module_waves[-1]}" if module_waves else "—",
+                "modulesByWave": {
+                    str(w): sorted(m["slug"] for m in modules if waves[m["urn"]] == w) for w in module_waves
+                },
             }
         )
     return rows

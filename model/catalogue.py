@@ -106,8 +106,7 @@ DEFAULT_CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "catalogue" / 
 
 def load_catalogue(path: Path = DEFAULT_CATALOGUE_FILE, phases: tuple[Phase, ...] = PHASES) -> Catalogue:
     """Read, model and validate a catalogue file; every problem is reported at once."""
-    shown = path.name if path == DEFAULT_CATALOGUE_FILE else str(path)
-    shown = f"catalogue/{shown}" if path == DEFAULT_CATALOGUE_FILE else shown
+    shown = "catalogue/modules.yaml" if path == DEFAULT_CATALOGUE_FILE else str(path)
     try:
         raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -23,7 +23,9 @@ class ConfigurationError(Exception):
         """Many files' problems as one error, so a person sees them all at once."""
         if len(errors) == 1:
             return errors[0]
-        merged = ConfigurationError(", ".join(e.source for e in errors), [p for e in errors for p in (f"{e.source}: {q}" for q in e.problems)])
+        merged = ConfigurationError(
+            ", ".join(e.source for e in errors), [f"{e.source}: {p}" for e in errors for p in e.problems]
+        )
         merged.args = ("\n\n".join(str(e) for e in errors),)
         return merged
 

@@ -147,7 +147,7 @@ def catalogues(draw, required: dict[str, int] | None = None, plain: bool = False
         key = phase_of[i]
         phase = PHASE_BY_KEY[key]
         word = draw(SLUG_WORDS)
-        bits = draw(st.integers(0, 15))  # foundation, holdsPhaseGate, narrower gates, database
+        bits = draw(st.integers(0, 31))  # slug shape, foundation, holdsPhaseGate, narrower gates, database
         entry: dict = {
             "id": ids[i],
             # Unique by construction (the ID number is unique), any kebab-case shape.
@@ -161,7 +161,7 @@ def catalogues(draw, required: dict[str, int] | None = None, plain: bool = False
         closure = sorted(prerequisite_closure(key))
         if closure and bits & 8:
             entry["gates"] = subset(draw, closure, 3)
-        if bits & 2:
+        if bits & 16:
             entry["database"] = DOMAINS[entry["domain"]].database
         allowed = reachable_phases(entry)
         candidates = [ids[j] for j in order[:position] if phase_of[j] in allowed]
