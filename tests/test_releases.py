@@ -87,3 +87,18 @@ def test_a_module_needing_one_the_stack_disables_is_refused():
     with pytest.raises(ConfigurationError) as caught:
         resolve_platform("prod", config, patched, load_release_manifest(PROJECT_DIR, "prod"))
     assert f"{scheduling.id} (payment-scheduling) needs {swift.id} (swift-correspondent-banking), which stack prod disables" in str(caught.value)
+
+
+def test_problems_of_every_input_file_are_reported_together(tmp_path):
+    from model.platform import load_platform
+    from model.stack_config import read_stack_file
+
+    values, _ = read_stack_file(PROJECT_DIR, "dev")
+    values["bank:alertEmail"] = "not-an-email"
+    (tmp_path / "releases").mkdir()
+    (tmp_path / "releases" / "dev.yaml").write_text("stack: dev\nmodules:\n  MOD-1: {sha: x, artifact: y.zip}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_platform(tmp_path, "dev", values)
+    text = str(caught.value)
+    assert "Pulumi.dev.yaml has 1 problem(s)" in text and "bank:alertEmail" in text
+    assert "releases/dev.yaml has 1 problem(s)" in text and "modules.MOD-1" in text
