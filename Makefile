@@ -14,8 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 plan: $(STAMP)
 	$(VENV)/bin/python -m bankctl plan dev --out build/plan-dev.json
 
-# The whole test suite; it starts its own services (moto server on loopback).
+# Lint, then the whole test suite; it starts its own services (moto server on loopback).
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -8,12 +8,12 @@ validated before the first resource is registered.
 from pathlib import Path
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from domains.platform import build_platform
 from model.errors import ConfigurationError
 from model.platform import load_platform
 from model.stack_config import NAMESPACE
-from pulumi.runtime import config as runtime_config
 
 PROJECT_DIR = Path(__file__).resolve().parent
 

@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -42,10 +42,22 @@ def _fail_input(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _platform_or_exit(stack: str):
+    """The stack's validated deployment, or exit 2 with every problem listed."""
+    from model.platform import load_stack_platform
+
+    try:
+        return load_stack_platform(PROJECT_DIR, stack)
+    except ConfigurationError as exc:
+        _fail_input(str(exc))
+
+
 @app.command()
 def plan(
     stack: Annotated[str, typer.Argument(help="the stack to plan: local, dev, uat or prod")],
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="write the plan (stack export v3 + bank section) here")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the plan (stack export v3 + bank section) here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the phase summary as JSON instead of a table")] = False,
     by_wave: Annotated[bool, typer.Option("--waves", help="also list each phase's modules by deployment wave")] = False,
 ) -> None:
@@ -74,12 +86,26 @@ def plan(
         f"modules, {len(resources)} resources",
         caption="Waves: the deployment waves (1 = first) its modules start in; the gate closes the phase.",
     )
-    for column, justify in (("Phase", "left"), ("Waits for", "left"), ("Modules", "right"), ("Off", "right"),
-                            ("Resources", "right"), ("Waves", "left"), ("Gate", "right")):
+    for column, justify in (
+        ("Phase", "left"),
+        ("Waits for", "left"),
+        ("Modules", "right"),
+        ("Off", "right"),
+        ("Resources", "right"),
+        ("Waves", "left"),
+        ("Gate", "right"),
+    ):
         table.add_column(column, justify=justify)
     for row in rows:
-        table.add_row(row["phase"], row["after"], str(row["modules"]), str(row["disabled"] or ""),
-                      str(row["resources"]), row["waves"], f"wave {row['gateWave']}")
+        table.add_row(
+            row["phase"],
+            row["after"],
+            str(row["modules"]),
+            str(row["disabled"] or ""),
+            str(row["resources"]),
+            row["waves"],
+            f"wave {row['gateWave']}",
+        )
     out.print(table)
     if by_wave:
         for row in rows:
@@ -100,17 +126,10 @@ def gate_run(
 ) -> None:
     """Check that PHASE is complete in STACK's AWS account; exit 1 if not. Run by the PhaseGate."""
     from gates.module_records import check_module_records
-    from model.platform import load_platform
-    from model.stack_config import read_stack_file
 
     if phase not in PHASE_KEYS:
         _fail_input(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
-    try:
-        values, secret_keys = read_stack_file(PROJECT_DIR, stack)
-        platform = load_platform(PROJECT_DIR, stack, values, secret_keys)
-    except ConfigurationError as exc:
-        _fail_input(str(exc))
-        return
+    platform = _platform_or_exit(stack)
     findings = check_module_records(platform, phase)
     title = platform.catalogue.phase(phase).title
     members = platform.gate_members(phase)
@@ -155,16 +174,11 @@ def _config_keys(model, prefix: str):
 @config_app.command("check")
 def config_check(stack: Annotated[str, typer.Argument(help="the stack whose inputs to validate")]) -> None:
     """Validate a stack's config, the catalogue and its release manifest; list every problem."""
-    from model.platform import load_platform
-    from model.stack_config import read_stack_file
-
-    try:
-        values, secret_keys = read_stack_file(PROJECT_DIR, stack)
-        platform = load_platform(PROJECT_DIR, stack, values, secret_keys)
-    except ConfigurationError as exc:
-        _fail_input(str(exc))
-        return
-    out.print(f"{stack}: valid — {len(platform.enabled_modules())} of {len(platform.modules)} modules enabled", highlight=False)
+    platform = _platform_or_exit(stack)
+    out.print(
+        f"{stack}: valid — {len(platform.enabled_modules())} of {len(platform.modules)} modules enabled",
+        highlight=False,
+    )
 
 
 def main() -> None:

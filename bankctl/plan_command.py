@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from model.yaml_source import parse_yaml
-
 from bankctl.plan_export import export_document, render
 from bankctl.plan_graph import PlanGraph
 from bankctl.recording import PlanMocks, Recording, record_program
 from model.platform import PlatformSpec
 from model.stack_config import read_stack_file
+from model.yaml_source import parse_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ class PlanGraph:
         self._closure: dict[str, frozenset[str]] = {}
 
     @classmethod
-    def load(cls, path: Path) -> "PlanGraph":
+    def load(cls, path: Path) -> PlanGraph:
         return cls(json.loads(path.read_text(encoding="utf-8")))
 
     # --- structure -------------------------------------------------------------------------

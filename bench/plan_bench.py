@@ -53,7 +53,9 @@ def main() -> int:
     peak = max(m for _, m in results)
     median = statistics.median(walls)
     print(f"offline plan of {args.stack}: {args.runs} runs on {os.cpu_count()} cores, plan file {size_kb:.0f} KiB")
-    print(f"  wall seconds  min {walls[0]:.2f}  median {median:.2f}  max {walls[-1]:.2f}   (target <= {TARGET_SECONDS})")
+    print(
+        f"  wall seconds  min {walls[0]:.2f}  median {median:.2f}  max {walls[-1]:.2f}   (target <= {TARGET_SECONDS})"
+    )
     print(f"  peak memory   {peak:.0f} MB   (target <= {TARGET_MB})")
     ok = median <= TARGET_SECONDS and peak <= TARGET_MB
     print("  within target" if ok else "  OVER TARGET")

@@ -23,8 +23,21 @@ from model.platform import PlatformSpec, record_json
 from model.stack_config import StackConfig
 
 # Services the local stack's provider sends to the AWS emulator (DESIGN G10).
-EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "cognitoidp", "events", "iam", "kinesis", "kms", "lambda_",
-                     "logs", "s3", "secretsmanager", "ssm", "sts")
+EMULATED_SERVICES = (
+    "cloudtrail",
+    "cloudwatch",
+    "cognitoidp",
+    "events",
+    "iam",
+    "kinesis",
+    "kms",
+    "lambda_",
+    "logs",
+    "s3",
+    "secretsmanager",
+    "ssm",
+    "sts",
+)
 
 
 @dataclass

@@ -13,15 +13,13 @@ import graphlib
 from pathlib import Path
 from typing import Annotated, Literal
 
-
 import yaml
-
-from model.yaml_source import parse_yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from model.errors import ConfigurationError, describe_validation_error
 from model.phases import DOMAINS, PHASES, DatabaseName, DomainId, Phase, phases_by_key, prerequisite_closure
 from model.stack_config import FEATURE_FLAGS, InstitutionType, Jurisdiction
+from model.yaml_source import parse_yaml
 
 ModuleId = Annotated[str, StringConstraints(pattern=r"^MOD-[0-9]{3}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=48)]
@@ -116,7 +114,9 @@ def load_catalogue(path: Path = DEFAULT_CATALOGUE_FILE, phases: tuple[Phase, ...
     return parse_catalogue(raw["modules"], shown, phases)
 
 
-def parse_catalogue(entries: list, shown: str = "catalogue/modules.yaml", phases: tuple[Phase, ...] = PHASES) -> Catalogue:
+def parse_catalogue(
+    entries: list, shown: str = "catalogue/modules.yaml", phases: tuple[Phase, ...] = PHASES
+) -> Catalogue:
     problems: list[str] = []
     modules: list[ModuleSpec] = []
     for index, entry in enumerate(entries):
@@ -145,7 +145,9 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
         if module.slug in seen_slugs and seen_slugs[module.slug] != module.id:
             problems.append(f"{module.id}: slug `{module.slug}` is already used by {seen_slugs[module.slug]}")
         seen_slugs.setdefault(module.slug, module.id)
-    problems += [f"{mid}: duplicate module ID ({count} entries)" for mid, count in sorted(seen_ids.items()) if count > 1]
+    problems += [
+        f"{mid}: duplicate module ID ({count} entries)" for mid, count in sorted(seen_ids.items()) if count > 1
+    ]
 
     by_id = catalogue.by_id()
     for module in catalogue.modules:
@@ -179,7 +181,9 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
                         f"{module.id}: may only narrow its phase's gates; {phases[gate].title} is not "
                         f"a prerequisite of {phase.title}"
                     )
-        reachable = {phase.key} | set().union(*(prerequisite_closure(g, catalogue.phases) | {g} for g in own_gates if g in phases))
+        reachable = {phase.key} | set().union(
+            *(prerequisite_closure(g, catalogue.phases) | {g} for g in own_gates if g in phases)
+        )
         for field, targets in (("needs", module.needs), ("after", module.after)):
             for target_id in targets:
                 target = by_id.get(target_id)

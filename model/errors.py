@@ -19,7 +19,7 @@ class ConfigurationError(Exception):
         super().__init__("\n".join(lines))
 
     @staticmethod
-    def combine(errors: list["ConfigurationError"]) -> "ConfigurationError":
+    def combine(errors: list[ConfigurationError]) -> ConfigurationError:
         """Many files' problems as one error, so a person sees them all at once."""
         if len(errors) == 1:
             return errors[0]
@@ -30,7 +30,9 @@ class ConfigurationError(Exception):
         return merged
 
 
-def describe_validation_error(exc: ValidationError, prefix: str = "", secret_keys: frozenset[str] = frozenset()) -> list[str]:
+def describe_validation_error(
+    exc: ValidationError, prefix: str = "", secret_keys: frozenset[str] = frozenset()
+) -> list[str]:
     """pydantic's errors as `key: what is wrong` lines (the key as the user wrote it).
 
     The offending value is quoted to help the fix, except under a secret key.

@@ -17,7 +17,7 @@ from model.catalogue import DEFAULT_CATALOGUE_FILE, Catalogue, ModuleSpec, load_
 from model.errors import ConfigurationError
 from model.phases import PHASES, Phase
 from model.releases import REPOSITORY_RELEASE, ReleaseManifest, ReleasePin, load_release_manifest, pin_problems
-from model.stack_config import FEATURE_FLAGS, StackConfig, config_from_values
+from model.stack_config import FEATURE_FLAGS, StackConfig, config_from_values, read_stack_file
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,7 @@ def why_disabled(spec: ModuleSpec, config: StackConfig) -> str | None:
     return None
 
 
-def resolve_platform(
-    stack: str, config: StackConfig, catalogue: Catalogue, releases: ReleaseManifest
-) -> PlatformSpec:
+def resolve_platform(stack: str, config: StackConfig, catalogue: Catalogue, releases: ReleaseManifest) -> PlatformSpec:
     """Combine the three inputs; raise one ConfigurationError listing every cross-file problem."""
     catalogue_problems: list[str] = []
     release_problems: list[str] = []
@@ -126,7 +124,9 @@ def resolve_platform(
         pin = releases.modules.get(spec.id)
         if spec.kind == "foundation":
             if pin is not None:
-                release_problems.append(f"modules.{spec.id}: foundation modules are released with this repository; remove the pin")
+                release_problems.append(
+                    f"modules.{spec.id}: foundation modules are released with this repository; remove the pin"
+                )
         elif disabled[spec.id] is None:
             if pin is None:
                 release_problems.append(f"modules.{spec.id}: no release pin for {spec.slug}; add its sha and artifact")
@@ -142,13 +142,21 @@ def resolve_platform(
             )
         )
     release_problems += [
-        f"modules.{mid}: not a module of the catalogue; remove it" for mid in sorted(releases.modules) if mid not in by_id
+        f"modules.{mid}: not a module of the catalogue; remove it"
+        for mid in sorted(releases.modules)
+        if mid not in by_id
     ]
     errors = []
     if catalogue_problems:
         errors.append(ConfigurationError("catalogue/modules.yaml", catalogue_problems))
     if release_problems:
-        errors.append(ConfigurationError(f"releases/{stack}.yaml", release_problems, fix="pin each enabled service module to the build CI published"))
+        errors.append(
+            ConfigurationError(
+                f"releases/{stack}.yaml",
+                release_problems,
+                fix="pin each enabled service module to the build CI published",
+            )
+        )
     if errors:
         raise ConfigurationError.combine(errors)
     return PlatformSpec(stack=stack, config=config, catalogue=catalogue, modules=tuple(deployments))
@@ -177,6 +185,13 @@ def load_platform(
     if errors:
         raise ConfigurationError.combine(errors)
     return resolve_platform(stack, results["config"], results["catalogue"], results["releases"])
+
+
+def load_stack_platform(project_dir: Path, stack: str) -> PlatformSpec:
+    """A stack's deployment as its files describe it (outside Pulumi: gates, `config check`).
+    `secure:` values are passed on as their ciphertext, never decrypted."""
+    values, secret_keys = read_stack_file(project_dir, stack)
+    return load_platform(project_dir, stack, values, secret_keys)
 
 
 def module_record_name(environment: str, module_id: str) -> str:

@@ -11,13 +11,11 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-
 import yaml
-
-from model.yaml_source import parse_yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from model.errors import ConfigurationError, describe_validation_error
+from model.yaml_source import parse_yaml
 
 GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 # Refs that float: a pin must name one build, so prod refuses these (and all-zero SHAs).

@@ -6,6 +6,7 @@ Keys are camelCase in the stack files, as Pulumi's own keys are.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -13,12 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-
-from model.yaml_source import parse_yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from model.errors import ConfigurationError, describe_validation_error
+from model.yaml_source import parse_yaml
 
 Environment = Literal["local", "dev", "uat", "prod"]
 InstitutionType = Literal["bank", "credit_union", "building_society"]
@@ -27,7 +27,9 @@ AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[
 AwsAccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+]
 
 NAMESPACE = "bank"
 STATEFUL_PROTECTED_ENVIRONMENTS = frozenset({"uat", "prod"})
@@ -170,16 +172,16 @@ def config_from_values(values: dict[str, Any], stack: str, secret_keys: frozense
         if namespace != NAMESPACE:
             continue
         if isinstance(value, str) and value[:1] in "{[":
-            try:
+            with contextlib.suppress(json.JSONDecodeError):  # not JSON: let the schema say what is wrong
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         ours[key] = value
     bank_secrets = frozenset(k.partition(":")[2] for k in secret_keys if k.startswith(NAMESPACE + ":"))
     try:
         config = StackConfig.model_validate(ours)
     except ValidationError as exc:
-        problems = describe_validation_error(exc, prefix="bank:", secret_keys=frozenset(f"bank:{k}" for k in bank_secrets))
+        problems = describe_validation_error(
+            exc, prefix="bank:", secret_keys=frozenset(f"bank:{k}" for k in bank_secrets)
+        )
         raise ConfigurationError(source, problems, fix=_fix(stack)) from None
     problems = environment_rule_problems(config, stack)
     if problems:

@@ -60,10 +60,14 @@ def assert_gate_column(plan: PlanGraph) -> None:
         for m in _phase_modules(plan, phase["number"] if phase["number"] is not None else phase["key"]):
             required = EARLY_STARTERS.get(m["slug"], phase["after"])
             for g in required:
-                assert plan.waits_for(m["urn"], plan.gate(g)), f"{m['slug']} (Phase {phase['key']}) does not wait for gate {g}"
+                assert plan.waits_for(m["urn"], plan.gate(g)), (
+                    f"{m['slug']} (Phase {phase['key']}) does not wait for gate {g}"
+                )
             for g in phase["after"]:
                 if g not in required:
-                    assert not plan.touches(m["urn"], plan.gate(g)), f"{m['slug']} waits for gate {g}, which it must not"
+                    assert not plan.touches(m["urn"], plan.gate(g)), (
+                        f"{m['slug']} waits for gate {g}, which it must not"
+                    )
 
 
 def assert_gates_wait_for_their_phase(plan: PlanGraph) -> None:
@@ -95,6 +99,7 @@ def assert_no_application_module_waits_for_snowflake(plan: PlanGraph) -> None:
 
 
 # --- Phase 0 internal order ----------------------------------------------------------------------
+
 
 def assert_phase0_order(plan: PlanGraph) -> None:
     for mid in ("MOD-103", "MOD-102", "MOD-045", "MOD-076", "MOD-046"):
@@ -136,15 +141,31 @@ IN_DOMAIN_ORDER: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("str-generation", ("suspicious-activity-detection",)),
         ("aml-case-management", ("str-generation",)),
         *[
-            (report, ("transaction-monitoring-rules", "suspicious-activity-detection", "str-generation",
-                      "realtime-sanctions-screening", "aml-case-management"))
+            (
+                report,
+                (
+                    "transaction-monitoring-rules",
+                    "suspicious-activity-detection",
+                    "str-generation",
+                    "realtime-sanctions-screening",
+                    "aml-case-management",
+                ),
+            )
             for report in ("austrac-reporting", "fma-reporting")
         ],
     ],
     "SD04": [
-        *[(rail, ("payment-instruction-core",)) for rail in (
-            "bpay-rail", "nz-faster-payments-rail", "npp-realtime-payments", "swift-correspondent-banking",
-            "payment-scheduling", "scam-detection-friction")],
+        *[
+            (rail, ("payment-instruction-core",))
+            for rail in (
+                "bpay-rail",
+                "nz-faster-payments-rail",
+                "npp-realtime-payments",
+                "swift-correspondent-banking",
+                "payment-scheduling",
+                "scam-detection-friction",
+            )
+        ],
         ("confirmation-of-payee", ("npp-realtime-payments",)),
     ],
     "SD05": [
@@ -160,8 +181,16 @@ IN_DOMAIN_ORDER: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("capital-ratio-monitoring", ("risk-data-ingestion",)),
         ("nz-obr-monitoring", ("risk-data-ingestion",)),
         ("nz-dcs-monitoring", ("risk-data-ingestion",)),
-        ("risk-reporting", ("related-party-exposure", "concentration-risk", "capital-ratio-monitoring",
-                            "nz-obr-monitoring", "nz-dcs-monitoring")),
+        (
+            "risk-reporting",
+            (
+                "related-party-exposure",
+                "concentration-risk",
+                "capital-ratio-monitoring",
+                "nz-obr-monitoring",
+                "nz-dcs-monitoring",
+            ),
+        ),
     ],
     "SD08": [
         ("onboarding-flows", ("session-authentication", "eidv-document-verification", "account-creation")),
@@ -198,8 +227,13 @@ def assert_sd03_sanctions_screening_needs_only_phase0(plan: PlanGraph) -> None:
 
 
 def assert_sd04_scam_detection_beside_rails(plan: PlanGraph) -> None:
-    for rail in ("bpay-rail", "nz-faster-payments-rail", "npp-realtime-payments", "swift-correspondent-banking",
-                 "confirmation-of-payee"):
+    for rail in (
+        "bpay-rail",
+        "nz-faster-payments-rail",
+        "npp-realtime-payments",
+        "swift-correspondent-banking",
+        "confirmation-of-payee",
+    ):
         assert_independent(plan, "scam-detection-friction", rail)
 
 

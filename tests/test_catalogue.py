@@ -7,13 +7,18 @@ from collections import Counter
 
 import pytest
 
-from model.catalogue import load_catalogue
+from model.catalogue import load_catalogue, parse_catalogue
 from model.errors import ConfigurationError
-from model.catalogue import parse_catalogue
 from tests.conftest import PROJECT_DIR
 
-NAMED = {"MOD-104": "aws-bootstrap", "MOD-103": "neon-database-bootstrap", "MOD-102": "snowflake-configuration",
-         "MOD-045": "secrets-key-management", "MOD-076": "observability-platform", "MOD-046": "dba-access-control"}
+NAMED = {
+    "MOD-104": "aws-bootstrap",
+    "MOD-103": "neon-database-bootstrap",
+    "MOD-102": "snowflake-configuration",
+    "MOD-045": "secrets-key-management",
+    "MOD-076": "observability-platform",
+    "MOD-046": "dba-access-control",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +43,14 @@ def test_the_six_named_foundation_modules_keep_their_numbers(catalogue):
 def test_phase_0_internal_order_comes_from_needs(catalogue):
     # Deployment sequence, Phase 0 steps 0.1–0.4.
     needs = {mid: set(catalogue.by_id()[mid].needs) for mid in NAMED}
-    assert needs == {"MOD-104": set(), "MOD-103": {"MOD-104"}, "MOD-102": {"MOD-104"}, "MOD-045": {"MOD-104"},
-                     "MOD-076": {"MOD-104"}, "MOD-046": {"MOD-103", "MOD-045"}}
+    assert needs == {
+        "MOD-104": set(),
+        "MOD-103": {"MOD-104"},
+        "MOD-102": {"MOD-104"},
+        "MOD-045": {"MOD-104"},
+        "MOD-076": {"MOD-104"},
+        "MOD-046": {"MOD-103", "MOD-045"},
+    }
     assert not catalogue.by_id()["MOD-102"].holds_phase_gate  # DESIGN G1
 
 
@@ -71,10 +82,24 @@ def test_no_code_mentions_a_provisional_id(catalogue):
 
 def test_a_broken_catalogue_reports_every_problem_with_its_file():
     entries = [
-        {"id": "MOD-104", "slug": "aws-bootstrap", "name": "AWS bootstrap", "domain": "SD07", "phase": 0, "kind": "foundation"},
+        {
+            "id": "MOD-104",
+            "slug": "aws-bootstrap",
+            "name": "AWS bootstrap",
+            "domain": "SD07",
+            "phase": 0,
+            "kind": "foundation",
+        },
         {"id": "MOD-104", "slug": "twice", "name": "Twice", "domain": "SD07", "phase": 0, "kind": "foundation"},
         {"id": "MOD-7", "slug": "bad-id", "name": "Bad id", "domain": "SD01", "phase": 1},
-        {"id": "MOD-200", "slug": "wrong-domain", "name": "Wrong domain", "domain": "SD04", "phase": 2, "needs": ["MOD-404"]},
+        {
+            "id": "MOD-200",
+            "slug": "wrong-domain",
+            "name": "Wrong domain",
+            "domain": "SD04",
+            "phase": 2,
+            "needs": ["MOD-404"],
+        },
     ]
     with pytest.raises(ConfigurationError) as caught:
         parse_catalogue(entries)

@@ -28,10 +28,27 @@ PHASE_KEYS = [p.key for p in PHASES]
 ALL_DOMAINS = sorted(DOMAINS)
 FLAGS = sorted(FEATURE_FLAGS)
 
-FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 SLUG_WORDS = st.sampled_from(
-    ["accounts", "ledger", "kyc", "eidv", "sanctions", "swift", "npp", "cards", "credit-decision", "obr", "dcs", "app", "a", "x9"]
+    [
+        "accounts",
+        "ledger",
+        "kyc",
+        "eidv",
+        "sanctions",
+        "swift",
+        "npp",
+        "cards",
+        "credit-decision",
+        "obr",
+        "dcs",
+        "app",
+        "a",
+        "x9",
+    ]
 )
 SHAS = st.text(alphabet="0123456789abcdef", min_size=40, max_size=40).filter(lambda s: set(s) != {"0"})
 
@@ -102,9 +119,7 @@ def unused_id(data, entries: list[dict]) -> str:
 
 
 INSTITUTION_TYPE_SETS = [
-    list(c)
-    for r in (1, 2, 3)
-    for c in itertools.permutations(["bank", "credit_union", "building_society"], r)
+    list(c) for r in (1, 2, 3) for c in itertools.permutations(["bank", "credit_union", "building_society"], r)
 ]
 JURISDICTION_SETS = [["NZ"], ["AU"], ["NZ", "AU"], ["AU", "NZ"]]
 # Strategies built once: building them per draw costs more than the draw.
@@ -145,7 +160,6 @@ def catalogues(draw, required: dict[str, int] | None = None, plain: bool = False
     entries: list[dict] = [{} for _ in range(n)]
     for position, i in enumerate(order):
         key = phase_of[i]
-        phase = PHASE_BY_KEY[key]
         word = draw(SLUG_WORDS)
         bits = draw(st.integers(0, 31))  # slug shape, foundation, holdsPhaseGate, narrower gates, database
         entry: dict = {
@@ -191,7 +205,7 @@ def test_a_valid_catalogue_passes(entries):
     assert isinstance(catalogue, Catalogue)
     assert len(catalogue.modules) == len(entries)
     assert [m.id for m in catalogue.modules] == [e["id"] for e in entries]
-    for module, entry in zip(catalogue.modules, entries):
+    for module, entry in zip(catalogue.modules, entries, strict=True):
         assert module.phase == str(entry["phase"])
         assert module.needs == tuple(entry.get("needs", ()))
 
@@ -278,12 +292,12 @@ def catalogues_with_rings(draw):
     ring_phases = draw(st.lists(st.sampled_from(PHASE_KEYS), min_size=1, max_size=3))
     sizes = [draw(st.integers(2, 4)) for _ in ring_phases]
     required: dict[str, int] = {}
-    for key, size in zip(ring_phases, sizes):
+    for key, size in zip(ring_phases, sizes, strict=True):
         required[key] = required.get(key, 0) + size
     entries = draw(catalogues(required=required))
     free = {key: draw(st.permutations([i for i, e in enumerate(entries) if phase_key(e) == key])) for key in required}
     rings = []
-    for key, size in zip(ring_phases, sizes):
+    for key, size in zip(ring_phases, sizes, strict=True):
         members, free[key] = free[key][:size], free[key][size:]
         rings.append([entries[i]["id"] for i in members])
         for position, i in enumerate(members):
@@ -306,7 +320,7 @@ def test_every_dependency_cycle_is_reported_with_its_whole_ring(case):
         assert len(matching) == 1, (ring, printed)
         steps = matching[0].split(" -> ")
         assert steps[0] == steps[-1] and len(steps) == len(ring) + 1, matching[0]
-        for a, b in zip(steps, steps[1:]):
+        for a, b in zip(steps, steps[1:], strict=False):
             assert b in needs[a], f"`{a} -> {b}` in {matching[0]} is not a needs arrow"
 
 
@@ -314,9 +328,7 @@ def later_phase_defect(entries: list[dict], x: int, y: int) -> None:
     entries[x].setdefault("needs", []).append(entries[y]["id"])
     problems = problems_of(entries)
     ex, ey = entries[x], entries[y]
-    expected = (
-        f"{ex['id']}: needs {ey['id']} in {title(phase_key(ey))}, which {title(phase_key(ex))} does not wait for"
-    )
+    expected = f"{ex['id']}: needs {ey['id']} in {title(phase_key(ey))}, which {title(phase_key(ex))} does not wait for"
     assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 
@@ -325,7 +337,9 @@ def later_phase_defect(entries: list[dict], x: int, y: int) -> None:
 def test_needing_a_module_of_a_phase_not_waited_for_is_reported(data):
     # Phase b is neither a nor a prerequisite of a, so a module of a may never need one of b.
     a, b = data.draw(
-        st.sampled_from([(a, b) for a in PHASE_KEYS for b in PHASE_KEYS if b != a and b not in prerequisite_closure(a)]),
+        st.sampled_from(
+            [(a, b) for a in PHASE_KEYS for b in PHASE_KEYS if b != a and b not in prerequisite_closure(a)]
+        ),
         label="phases",
     )
     entries = data.draw(catalogues(required={a: 1, b: 1}))
@@ -379,7 +393,10 @@ def test_foundation_module_outside_phase_0_is_reported(data):
     victim = data.draw(st.sampled_from([i for i, e in enumerate(entries) if phase_key(e) != "0"]), label="victim")
     entries[victim]["kind"] = "foundation"
     problems = problems_of(entries)
-    assert f"{entries[victim]['id']}: foundation modules belong to Phase 0, not {title(phase_key(entries[victim]))}" in problems
+    assert (
+        f"{entries[victim]['id']}: foundation modules belong to Phase 0, not {title(phase_key(entries[victim]))}"
+        in problems
+    )
 
 
 @FAST
@@ -390,7 +407,10 @@ def test_duplicate_slug_is_reported(data):
     entries[target]["slug"] = entries[source]["slug"]
     problems = problems_of(entries)
     first, second = sorted([source, target])  # the entry listed later is the one reported
-    assert f"{entries[second]['id']}: slug `{entries[second]['slug']}` is already used by {entries[first]['id']}" in problems
+    assert (
+        f"{entries[second]['id']}: slug `{entries[second]['slug']}` is already used by {entries[first]['id']}"
+        in problems
+    )
 
 
 # ---------------------------------------------------------------- the stack-dependent check
@@ -441,7 +461,11 @@ def test_needing_a_module_the_stack_disables_is_reported(data):
     sha = data.draw(SHAS, label="sha")
     config = stack_config(swift=False)
     # Baseline: the catalogue is valid and, with nothing disabled, resolves for this stack.
-    assert len(resolve_platform("dev", config, parse_catalogue(copy.deepcopy(entries)), manifest_for(entries, sha)).enabled_modules()) == len(entries)
+    assert len(
+        resolve_platform(
+            "dev", config, parse_catalogue(copy.deepcopy(entries)), manifest_for(entries, sha)
+        ).enabled_modules()
+    ) == len(entries)
 
     entries[y]["optional"] = "payments.swift.enabled"
     catalogue = parse_catalogue(copy.deepcopy(entries))  # still structurally valid

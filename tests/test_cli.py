@@ -11,8 +11,14 @@ from tests.conftest import PROJECT_DIR
 
 
 def bankctl(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bankctl", *args], cwd=PROJECT_DIR, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bankctl", *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 def test_plan_is_byte_identical_across_processes(tmp_path):
@@ -46,6 +52,10 @@ def test_config_check_and_docs():
     assert check.returncode == 0 and "prod: valid" in check.stdout
     docs = bankctl("config", "docs", COLUMNS="200")
     assert docs.returncode == 0
-    for key in ("bank:awsAccountId", "bank:payments.swift.enabled", "bank:risk.nzPrudential.enabled",
-                "bank:retention.auditArchiveYears"):
+    for key in (
+        "bank:awsAccountId",
+        "bank:payments.swift.enabled",
+        "bank:risk.nzPrudential.enabled",
+        "bank:retention.auditArchiveYears",
+    ):
         assert key in docs.stdout

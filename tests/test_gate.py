@@ -11,8 +11,7 @@ import boto3
 import pytest
 
 from gates.module_records import check_module_records
-from model.platform import load_platform, module_record_name, record_json
-from model.stack_config import read_stack_file
+from model.platform import load_stack_platform, module_record_name, record_json
 from tests.conftest import PROJECT_DIR, offline_plan
 
 
@@ -24,8 +23,7 @@ def ssm(moto_endpoint):
 
 @pytest.fixture(scope="module")
 def dev_platform():
-    values, secret_keys = read_stack_file(PROJECT_DIR, "dev")
-    return load_platform(PROJECT_DIR, "dev", values, secret_keys)
+    return load_stack_platform(PROJECT_DIR, "dev")
 
 
 def deploy_records_from_plan(ssm, stack: str, phase) -> int:
@@ -59,7 +57,9 @@ def test_gate_fails_on_a_module_running_another_release(ssm, dev_platform):
     deploy_records_from_plan(ssm, "dev", 2)
     victim = dev_platform.gate_members("2")[0]
     stale = victim.record("dev") | {"release": {"sha": "a" * 40, "artifact": f"x/{'a' * 40}.zip"}}
-    ssm.put_parameter(Name=module_record_name("dev", victim.spec.id), Value=record_json(stale), Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=module_record_name("dev", victim.spec.id), Value=record_json(stale), Type="String", Overwrite=True
+    )
     findings = check_module_records(dev_platform, "2", ssm)
     assert len(findings) == 1
     assert findings[0].module_id == victim.spec.id
@@ -81,10 +81,20 @@ def test_foundation_gate_does_not_wait_for_snowflake(ssm, dev_platform):
 
 
 def run_gate(moto_endpoint, phase: str, stack: str = "dev"):
-    env = {**os.environ, "AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing"}
-    return subprocess.run([sys.executable, "-m", "bankctl", "gate", "run", phase, "--stack", stack],
-                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bankctl", "gate", "run", phase, "--stack", stack],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_gate_command_exit_codes(ssm, moto_endpoint, dev_platform):

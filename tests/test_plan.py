@@ -11,7 +11,7 @@ import pytest
 
 from bankctl.plan_command import plan_stack
 from bankctl.plan_export import dependency_order
-from bankctl.recording import SECRET_SIG, SIG_KEY, RecordingMonitor, PlanMocks, record_program
+from bankctl.recording import SECRET_SIG, SIG_KEY, PlanMocks, RecordingMonitor, record_program
 from model.releases import load_release_manifest
 from tests.conftest import PROJECT_DIR, offline_plan
 
@@ -49,8 +49,18 @@ def test_plan_is_in_stack_export_v3_format():
     resources = doc["deployment"]["resources"]
     assert resources[0]["type"] == "pulumi:pulumi:Stack"
     assert resources[0]["urn"] == "urn:pulumi:dev::bank::pulumi:pulumi:Stack::bank-dev"
-    required = {"urn", "type", "custom", "parent", "dependencies", "propertyDependencies", "inputs", "outputs",
-                "protect", "retainOnDelete"}
+    required = {
+        "urn",
+        "type",
+        "custom",
+        "parent",
+        "dependencies",
+        "propertyDependencies",
+        "inputs",
+        "outputs",
+        "protect",
+        "retainOnDelete",
+    }
     seen = set()
     for r in resources:
         assert required <= set(r), r["urn"]
@@ -75,9 +85,7 @@ def test_two_runs_are_byte_identical_and_hold_no_machine_paths():
 def test_every_module_owns_its_record_with_the_pinned_release(stack):
     doc = offline_plan(stack).document
     pins = load_release_manifest(PROJECT_DIR, stack).modules
-    params = {
-        r["parent"]: r for r in doc["deployment"]["resources"] if r["type"] == "aws:ssm/parameter:Parameter"
-    }
+    params = {r["parent"]: r for r in doc["deployment"]["resources"] if r["type"] == "aws:ssm/parameter:Parameter"}
     for m in doc["bank"]["modules"]:
         if not m["enabled"]:
             continue
@@ -138,8 +146,9 @@ def test_invalid_input_registers_no_resource(tmp_path):
     import runpy
 
     with pytest.raises(pulumi.RunError):
-        record_program(lambda: runpy.run_path(str(tmp_path / "__main__.py")), "bank", "dev",
-                       {"bank:regoin": "x"}, monitor=monitor)
+        record_program(
+            lambda: runpy.run_path(str(tmp_path / "__main__.py")), "bank", "dev", {"bank:regoin": "x"}, monitor=monitor
+        )
     assert monitor.registrations == {}
 
 

@@ -77,16 +77,30 @@ def test_a_manifest_for_another_stack_is_refused():
 def test_a_module_needing_one_the_stack_disables_is_refused():
     # Turn SWIFT off in prod while a module that needs it stays on.
     config = load_stack_config(PROJECT_DIR, "prod")
-    config = config.model_copy(update={"payments": config.payments.model_copy(update={"swift": config.payments.swift.model_copy(update={"enabled": False})})})
+    config = config.model_copy(
+        update={
+            "payments": config.payments.model_copy(
+                update={"swift": config.payments.swift.model_copy(update={"enabled": False})}
+            )
+        }
+    )
     catalogue = load_catalogue()
     swift = catalogue.by_slug()["swift-correspondent-banking"]
     scheduling = catalogue.by_slug()["payment-scheduling"]
-    patched = catalogue.model_copy(update={"modules": tuple(
-        m.model_copy(update={"needs": (*m.needs, swift.id)}) if m.id == scheduling.id else m for m in catalogue.modules
-    )})
+    patched = catalogue.model_copy(
+        update={
+            "modules": tuple(
+                m.model_copy(update={"needs": (*m.needs, swift.id)}) if m.id == scheduling.id else m
+                for m in catalogue.modules
+            )
+        }
+    )
     with pytest.raises(ConfigurationError) as caught:
         resolve_platform("prod", config, patched, load_release_manifest(PROJECT_DIR, "prod"))
-    assert f"{scheduling.id} (payment-scheduling) needs {swift.id} (swift-correspondent-banking), which stack prod disables" in str(caught.value)
+    assert (
+        f"{scheduling.id} (payment-scheduling) needs {swift.id} (swift-correspondent-banking), which stack prod disables"
+        in str(caught.value)
+    )
 
 
 def test_problems_of_every_input_file_are_reported_together(tmp_path):

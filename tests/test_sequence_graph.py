@@ -31,6 +31,7 @@ def plan(request) -> PlanGraph:
 
 # --- Phases overview: the gate column --------------------------------------------------------------
 
+
 def test_every_module_waits_for_the_gates_of_its_phase(plan):
     rules.assert_gate_column(plan)
 
@@ -51,6 +52,7 @@ def test_app_layer_waits_for_every_prior_phase(plan):
 
 
 # --- Parallelism ("Modules that can run in parallel within a phase") ------------------------------
+
 
 def test_phase_2_never_waits_for_phase_1(plan):
     rules.assert_never_waits_for_phase(plan, 2, 1)
@@ -82,11 +84,13 @@ def test_foundation_gate_is_phase_0_without_mod_102(plan):
 
 # --- Phase 0 ---------------------------------------------------------------------------------------
 
+
 def test_phase_0_internal_order(plan):
     rules.assert_phase0_order(plan)
 
 
 # --- Deploy order within each domain ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("domain", sorted(rules.IN_DOMAIN_ORDER))
 def test_in_domain_order(plan, domain):
@@ -129,6 +133,7 @@ def plan_waits(plan: PlanGraph, later: str, earlier: str) -> bool:
 # The validator accepts each of these catalogues: only the graph rules can tell they break the
 # sequence document.
 
+
 def broken_plan(mutate_modules=None, phases=PHASES, stack: str = "dev") -> PlanGraph:
     entries = yaml.safe_load(DEFAULT_CATALOGUE_FILE.read_text())["modules"]
     by_slug = {e["slug"]: e for e in entries}
@@ -144,6 +149,7 @@ def broken_plan(mutate_modules=None, phases=PHASES, stack: str = "dev") -> PlanG
 def _set(slug, **fields):
     def mutate(by_slug):
         by_slug[slug].update(fields)
+
     return mutate
 
 
@@ -224,5 +230,7 @@ def test_responsible_lending_with_a_runtime_dependency_is_caught():
         by_slug["responsible-lending-disclosure"]["needs"] = [by_slug["credit-application-intake"]["id"]]
 
     broken = broken_plan(disclosure_after_intake)
-    with pytest.raises(AssertionError, match="responsible lending waits for (credit-application-intake|credit-product-config)"):
+    with pytest.raises(
+        AssertionError, match="responsible lending waits for (credit-application-intake|credit-product-config)"
+    ):
         rules.assert_sd05_responsible_lending_has_no_runtime_dependency(broken)

@@ -97,7 +97,9 @@ def test_a_secret_value_never_appears_in_an_error():
     # alertEmail is not a secret key in practice; marking it secure shows the redaction path.
     with pytest.raises(ConfigurationError) as caught:
         config_from_values(
-            prod_values(**{"bank:alertEmail": "hunter2-not-an-email"}), "prod", secret_keys=frozenset({"bank:alertEmail"})
+            prod_values(**{"bank:alertEmail": "hunter2-not-an-email"}),
+            "prod",
+            secret_keys=frozenset({"bank:alertEmail"}),
         )
     assert "hunter2" not in str(caught.value)
     assert "bank:alertEmail" in str(caught.value)
