@@ -1,1 +1,1 @@
-"""Reusable ComponentResources: they take model objects and never read pulumi.Config()."""
+"""Reusable ComponentResources. They take validated model objects; only __main__.py reads stack config."""

@@ -1,6 +1,6 @@
 """The stack config schema: every `bank:` key of Pulumi.<stack>.yaml, typed, described, validated.
 
-Read once in __main__.py (components take the model, never pulumi.Config()).
+Read once in __main__.py; components take this model and read no config of their own.
 Keys are camelCase in the stack files, as Pulumi's own keys are.
 """
 
@@ -93,13 +93,15 @@ class StackConfig(_Section):
         min_length=1, description="NZ, AU or both; modules for neither are not deployed"
     )
     alert_email: Email = Field(description="where alarms are sent")
-    payments: PaymentsConfig = PaymentsConfig()
+    payments: PaymentsConfig = Field(PaymentsConfig(), description="optional payment rails")
     cards: Toggle = Field(Toggle(), description="card management (deployment sequence, Phase 7 step 5)")
-    observability: ObservabilityConfig = ObservabilityConfig()
-    risk: RiskConfig = RiskConfig()
-    analytics: AnalyticsConfig = AnalyticsConfig()
-    retention: RetentionConfig = RetentionConfig()
-    sizing: SizingConfig = SizingConfig()
+    observability: ObservabilityConfig = Field(ObservabilityConfig(), description="optional observability agents")
+    risk: RiskConfig = Field(RiskConfig(), description="optional risk modules")
+    analytics: AnalyticsConfig = Field(AnalyticsConfig(), description="the analytics layer")
+    retention: RetentionConfig = Field(
+        RetentionConfig(), description="how long logs, audit records and events are kept"
+    )
+    sizing: SizingConfig = Field(SizingConfig(), description="capacity that differs by environment")
     local: LocalConfig | None = Field(None, description="only for the local stack")
 
     @field_validator("jurisdictions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import shutil
 
 import pulumi
@@ -132,24 +133,42 @@ def test_a_secret_reaches_the_plan_only_as_a_marker():
     assert param.outputs["value"] == {SIG_KEY: SECRET_SIG, "ciphertext": "[secret]"}
 
 
-def test_invalid_input_registers_no_resource(tmp_path):
+def project_copy(tmp_path, stack_file_edit) -> None:
+    """The program and its inputs in another folder, with one stack file edited."""
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
     shutil.copytree(PROJECT_DIR / "releases", tmp_path / "releases")
-    text = (PROJECT_DIR / "Pulumi.dev.yaml").read_text().replace("bank:region:", "bank:regoin:")
+    text = stack_file_edit((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
+
+
+def test_invalid_input_registers_no_resource(tmp_path):
+    project_copy(tmp_path, lambda text: text.replace("bank:region:", "bank:regoin:"))
     with pytest.raises(pulumi.RunError) as caught:
         plan_stack("dev", tmp_path)
     assert "bank:regoin: unknown key" in str(caught.value)
 
     monitor = RecordingMonitor(PlanMocks())
-    import runpy
-
     with pytest.raises(pulumi.RunError):
         record_program(
             lambda: runpy.run_path(str(tmp_path / "__main__.py")), "bank", "dev", {"bank:regoin": "x"}, monitor=monitor
         )
     assert monitor.registrations == {}
+
+
+def test_a_secure_config_value_is_never_shown(tmp_path):
+    # `pulumi config set --secret` writes `secure:` ciphertext; the offline plan never decrypts or prints it.
+    ciphertext = "v1:QUJDREVGR0hJSktMTU5PUA==:c2VjcmV0LWFsZXJ0LWVtYWlsLXZhbHVl"
+    project_copy(
+        tmp_path,
+        lambda text: text.replace(
+            "bank:alertEmail: platform-alerts-dev@totarabank.co.nz", f"bank:alertEmail:\n    secure: {ciphertext}"
+        ),
+    )
+    with pytest.raises(pulumi.RunError) as caught:
+        plan_stack("dev", tmp_path)
+    assert "bank:alertEmail" in str(caught.value) and "[secret]" in str(caught.value)
+    assert ciphertext not in str(caught.value) and "QUJD" not in str(caught.value)
 
 
 def test_dependency_order_puts_dependencies_first():
@@ -163,8 +182,6 @@ def test_dependency_order_puts_dependencies_first():
 
 def test_program_reads_config_the_way_the_language_host_passes_it(monkeypatch):
     # `pulumi up` hands config to the program in PULUMI_CONFIG; the offline plan uses the runtime map.
-    import runpy
-
     from bankctl.plan_command import engine_config_values
     from model.stack_config import read_stack_file
 

@@ -108,3 +108,34 @@ def test_a_secret_value_never_appears_in_an_error():
 def test_a_missing_stack_file_says_how_to_create_it(tmp_path):
     with pytest.raises(ConfigurationError, match="pulumi stack init staging"):
         read_stack_file(tmp_path, "staging")
+
+
+def test_every_key_has_a_type_and_a_description():
+    from pydantic import BaseModel
+
+    from model.stack_config import StackConfig
+
+    def walk(model, prefix):
+        for name, field in model.model_fields.items():
+            key = prefix + (field.alias or name)
+            assert field.annotation is not None, key
+            assert field.description, f"{key} has no description"
+            inner = [
+                a
+                for a in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            for sub in inner:
+                yield from walk(sub, key + ".")
+            yield key
+
+    keys = list(walk(StackConfig, "bank:"))
+    assert "bank:payments.swift.enabled" in keys and len(keys) > 20
+
+
+def test_components_never_read_pulumi_config():
+    # Config is read once, in __main__.py; builders take the validated model.
+    for folder in ("components", "foundation", "domains", "gates", "model"):
+        for path in (PROJECT_DIR / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "pulumi.Config(" not in text and "runtime.config" not in text, path
