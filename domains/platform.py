@@ -61,7 +61,7 @@ def aws_provider(config: StackConfig) -> aws.Provider:
         args |= {
             "endpoints": [aws.ProviderEndpointArgs(**{service: endpoint for service in EMULATED_SERVICES})],
             "skip_credentials_validation": True,
-            "skip_requesting_account_id": True,
+            # The account ID is still requested (the emulator answers STS): allowed_account_ids needs it.
             "s3_use_path_style": True,
         }
     return aws.Provider(f"aws-{config.environment}", **args)

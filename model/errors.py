@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
+
 from pydantic import ValidationError
 
 
@@ -31,18 +34,27 @@ class ConfigurationError(Exception):
 
 
 def describe_validation_error(
-    exc: ValidationError, prefix: str = "", secret_keys: frozenset[str] = frozenset()
+    exc: ValidationError,
+    prefix: str = "",
+    secret_keys: frozenset[str] = frozenset(),
+    known_keys: Callable[[tuple], list[str]] | None = None,
 ) -> list[str]:
     """pydantic's errors as `key: what is wrong` lines (the key as the user wrote it).
 
-    The offending value is quoted to help the fix, except under a secret key.
+    The offending value is quoted to help the fix, except under a secret key; an unknown
+    key gets the closest known one (`known_keys` lists the keys allowed at a location).
     """
     lines = []
     for err in exc.errors(include_url=False):
         key = prefix + ".".join(str(part) for part in err["loc"])
         shown = "[secret]" if any(key == k or key.startswith(k + ".") for k in secret_keys) else repr(err.get("input"))
         if err["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key (a typo, or a key this version does not support)")
+            close = difflib.get_close_matches(str(err["loc"][-1]), known_keys(err["loc"]), n=1) if known_keys else []
+            if close:
+                hint = f"did you mean {prefix}{'.'.join([*map(str, err['loc'][:-1]), close[0]])}?"
+            else:
+                hint = "a typo, or a key this version does not support"
+            lines.append(f"{key}: unknown key ({hint})")
         elif err["type"] == "missing":
             lines.append(f"{key}: required, but not set")
         else:

@@ -182,13 +182,26 @@ def config_from_values(values: dict[str, Any], stack: str, secret_keys: frozense
         config = StackConfig.model_validate(ours)
     except ValidationError as exc:
         problems = describe_validation_error(
-            exc, prefix="bank:", secret_keys=frozenset(f"bank:{k}" for k in bank_secrets)
+            exc, prefix="bank:", secret_keys=frozenset(f"bank:{k}" for k in bank_secrets), known_keys=_keys_beside
         )
         raise ConfigurationError(source, problems, fix=_fix(stack)) from None
     problems = environment_rule_problems(config, stack)
     if problems:
         raise ConfigurationError(source, problems, fix=_fix(stack))
     return config
+
+
+def _keys_beside(location: tuple) -> list[str]:
+    """The keys that may stand where an unknown key was written (for "did you mean")."""
+    model: type[BaseModel] = StackConfig
+    for part in location[:-1]:
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        candidates = [] if field is None else [field.annotation, *getattr(field.annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return [f.alias or n for n, f in model.model_fields.items()]
 
 
 def _fix(stack: str) -> str:

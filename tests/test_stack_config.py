@@ -38,7 +38,7 @@ def test_a_typo_is_an_error_naming_key_file_and_fix():
         config_from_values(prod_values(**{"bank:paymnts": '{"swift": {"enabled": true}}'}), "prod")
     message = str(caught.value)
     assert "Pulumi.prod.yaml" in message
-    assert "bank:paymnts: unknown key" in message
+    assert "bank:paymnts: unknown key (did you mean bank:payments?)" in message
     assert "Fix: edit Pulumi.prod.yaml" in message
 
 
@@ -139,3 +139,12 @@ def test_components_never_read_pulumi_config():
         for path in (PROJECT_DIR / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             assert "pulumi.Config(" not in text and "runtime.config" not in text, path
+
+
+def test_a_nested_typo_gets_the_closest_key():
+    with pytest.raises(ConfigurationError) as caught:
+        config_from_values(prod_values(**{"bank:payments": '{"swfit": {"enabled": true}}', "bank:zzz": "1"}), "prod")
+    assert caught.value.problems == [
+        "bank:payments.swfit: unknown key (did you mean bank:payments.swift?)",
+        "bank:zzz: unknown key (a typo, or a key this version does not support)",
+    ]
