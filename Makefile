@@ -5,9 +5,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: plan test bench
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
 # The offline plan of the dev stack (no Pulumi CLI, no credentials); written to build/plan-dev.json.

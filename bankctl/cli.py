@@ -93,7 +93,7 @@ def plan(
         ("Off", "right"),
         ("Resources", "right"),
         ("Waves", "left"),
-        ("Gate", "right"),
+        ("Gate closes", "right"),
     ):
         table.add_column(column, justify=justify)
     for row in rows:

@@ -169,6 +169,10 @@ IN_DOMAIN_ORDER: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("confirmation-of-payee", ("npp-realtime-payments",)),
     ],
     "SD05": [
+        # Intake needs the KYC-passed token that SD02 issues.
+        ("credit-application-intake", ("kyc-token-issuance",)),
+        ("credit-bureau-gateway", ("credit-application-intake",)),
+        ("credit-decision-engine", ("credit-bureau-gateway",)),
         ("credit-decision-engine", ("credit-application-intake", "internal-credit-risk-scoring")),
         ("credit-decision-engine", ("credit-bureau-equifax", "credit-bureau-centrix")),
         ("loan-origination", ("credit-decision-engine",)),
