@@ -54,7 +54,15 @@ def dependency_order(registrations: dict[str, Registration]) -> list[Registratio
 
 
 def _phase_entry(phase: Phase, gate_urn: str) -> dict[str, Any]:
-    return {"key": phase.key, "number": phase.number, "name": phase.name, "after": list(phase.after), "gate": gate_urn}
+    return {
+        "key": phase.key,
+        "number": phase.number,
+        "name": phase.name,
+        "after": list(phase.after),
+        "gate": gate_urn,
+        "gateRule": phase.gate_rule,
+        "completionSignal": phase.completion_signal,
+    }
 
 
 def bank_section(recording: Recording, platform: PlatformSpec) -> dict[str, Any]:

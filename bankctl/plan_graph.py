@@ -7,9 +7,7 @@ Y" is reachability over dependencies + parent + provider, transitively.
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 
@@ -19,10 +17,6 @@ class PlanGraph:
         self.resources: dict[str, dict[str, Any]] = {r["urn"]: r for r in document["deployment"]["resources"]}
         self.bank: dict[str, Any] = document.get("bank", {})
         self._closure: dict[str, frozenset[str]] = {}
-
-    @classmethod
-    def load(cls, path: Path) -> PlanGraph:
-        return cls(json.loads(path.read_text(encoding="utf-8")))
 
     # --- structure -------------------------------------------------------------------------
     def _direct(self, urn: str) -> set[str]:

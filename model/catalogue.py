@@ -181,9 +181,11 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
                         f"{module.id}: may only narrow its phase's gates; {phases[gate].title} is not "
                         f"a prerequisite of {phase.title}"
                     )
-        reachable = {phase.key} | set().union(
-            *(prerequisite_closure(g, catalogue.phases) | {g} for g in own_gates if g in phases)
-        )
+        # What this module may follow: its own phase, and every phase its gates wait for.
+        reachable = {phase.key}
+        for gate in own_gates:
+            if gate in phases:
+                reachable |= {gate} | prerequisite_closure(gate, catalogue.phases)
         for field, targets in (("needs", module.needs), ("after", module.after)):
             for target_id in targets:
                 target = by_id.get(target_id)
