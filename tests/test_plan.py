@@ -189,3 +189,16 @@ def test_program_reads_config_the_way_the_language_host_passes_it(monkeypatch):
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(engine_config_values(values)))
     recording = record_program(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), "bank", "dev", {})
     assert sorted(recording.registrations) == sorted(offline_plan("dev").recording.registrations)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_component_owns_a_real_resource(stack):
+    # `depends_on` a component with no children is ignored (pulumi/pulumi#8721): every module and
+    # gate must own a custom resource, or the phase ordering would silently vanish.
+    plan = offline_plan(stack).document
+    resources = plan["deployment"]["resources"]
+    parents_of_custom = {r["parent"] for r in resources if r["custom"]}
+    components = [r for r in resources if not r["custom"] and r["type"] != "pulumi:pulumi:Stack"]
+    assert len(components) == len([m for m in plan["bank"]["modules"] if m["enabled"]]) + len(plan["bank"]["phases"])
+    for component in components:
+        assert component["urn"] in parents_of_custom, component["urn"]
