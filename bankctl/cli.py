@@ -33,8 +33,8 @@ config_app = typer.Typer(help="Stack configuration.", no_args_is_help=True)
 app.add_typer(gate_app, name="gate")
 app.add_typer(config_app, name="config")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail_input(message: str) -> None:
@@ -125,12 +125,20 @@ def gate_run(
     stack: Annotated[str, typer.Option("--stack", help="the stack being deployed")],
 ) -> None:
     """Check that PHASE is complete in STACK's AWS account; exit 1 if not. Run by the PhaseGate."""
+    import boto3
+
+    from gates.account import account_problem
     from gates.module_records import check_module_records
 
     if phase not in PHASE_KEYS:
         _fail_input(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
     platform = _platform_or_exit(stack)
-    findings = check_module_records(platform, phase)
+    session = boto3.Session(region_name=platform.config.region)
+    wrong_account = account_problem(platform, session.client("sts"))
+    if wrong_account:
+        err.print(f"gate {phase} cannot run: {wrong_account}", highlight=False)
+        raise typer.Exit(1)
+    findings = check_module_records(platform, phase, session.client("ssm"))
     title = platform.catalogue.phase(phase).title
     members = platform.gate_members(phase)
     if findings:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import boto3
-
 from model.platform import PlatformSpec, module_record_name
 
 GET_PARAMETERS_BATCH = 10  # the SSM GetParameters limit
@@ -23,9 +21,8 @@ class RecordFinding:
     problem: str
 
 
-def check_module_records(platform: PlatformSpec, phase_key: str, ssm_client=None) -> list[RecordFinding]:
+def check_module_records(platform: PlatformSpec, phase_key: str, ssm) -> list[RecordFinding]:
     """Every problem with the phase's module records; an empty list means the check passed."""
-    ssm = ssm_client or boto3.client("ssm", region_name=platform.config.region)
     environment = platform.config.environment
     expected = {module_record_name(environment, m.spec.id): m for m in platform.gate_members(phase_key)}
     found: dict[str, str] = {}

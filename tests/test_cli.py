@@ -59,3 +59,16 @@ def test_config_check_and_docs():
         "bank:retention.auditArchiveYears",
     ):
         assert key in docs.stdout
+
+
+def test_plan_lists_modules_by_wave():
+    result = bankctl("plan", "dev", "--waves")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    foundation = lines.index("0 Foundation:")
+    # Deployment sequence, Phase 0: MOD-104 alone first, then 103/102/045/076 together, then MOD-046.
+    assert lines[foundation + 1 : foundation + 4] == [
+        "  wave 1: aws-bootstrap",
+        "  wave 2: neon-database-bootstrap, observability-platform, secrets-key-management, snowflake-configuration",
+        "  wave 3: dba-access-control",
+    ]

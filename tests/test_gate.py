@@ -14,11 +14,33 @@ from gates.module_records import check_module_records
 from model.platform import load_stack_platform, module_record_name, record_json
 from tests.conftest import PROJECT_DIR, offline_plan
 
+DEV_ACCOUNT = "381492650173"  # bank:awsAccountId of Pulumi.dev.yaml
+
 
 @pytest.fixture
-def ssm(moto_endpoint):
+def dev_credentials(moto_endpoint) -> dict[str, str]:
+    """Credentials inside the dev account, as the deployment role gives them (moto keeps accounts apart)."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).read()
-    return boto3.client("ssm", endpoint_url=moto_endpoint, region_name="ap-southeast-2")
+    sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name="ap-southeast-2")
+    role = f"arn:aws:iam::{DEV_ACCOUNT}:role/BankDeployRole"
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="gate-test")["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+
+
+@pytest.fixture
+def ssm(moto_endpoint, dev_credentials):
+    return boto3.client(
+        "ssm",
+        endpoint_url=moto_endpoint,
+        region_name="ap-southeast-2",
+        aws_access_key_id=dev_credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=dev_credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=dev_credentials["AWS_SESSION_TOKEN"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +102,8 @@ def test_foundation_gate_does_not_wait_for_snowflake(ssm, dev_platform):
     assert check_module_records(dev_platform, "0", ssm) == []
 
 
-def run_gate(moto_endpoint, phase: str, stack: str = "dev"):
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
+def run_gate(moto_endpoint, phase: str, credentials: dict[str, str], stack: str = "dev"):
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_endpoint, **credentials}
     return subprocess.run(
         [sys.executable, "-m", "bankctl", "gate", "run", phase, "--stack", stack],
         cwd=PROJECT_DIR,
@@ -97,17 +114,28 @@ def run_gate(moto_endpoint, phase: str, stack: str = "dev"):
     )
 
 
-def test_gate_command_exit_codes(ssm, moto_endpoint, dev_platform):
-    failed = run_gate(moto_endpoint, "4")
+def test_gate_command_exit_codes(ssm, moto_endpoint, dev_credentials, dev_platform):
+    failed = run_gate(moto_endpoint, "4", dev_credentials)
     assert failed.returncode == 1, failed.stderr
     members = len(dev_platform.gate_members("4"))
     assert f"Phase 4 — Payments gate FAILED in dev: {members} of {members} module(s)" in failed.stderr
     deploy_records_from_plan(ssm, "dev", 4)
-    passed = run_gate(moto_endpoint, "4")
+    passed = run_gate(moto_endpoint, "4", dev_credentials)
     assert passed.returncode == 0, passed.stderr
     assert "gate passed" in passed.stdout
 
 
-def test_gate_command_rejects_an_unknown_phase(moto_endpoint):
-    result = run_gate(moto_endpoint, "9")
+def test_gate_refuses_credentials_of_another_account(ssm, moto_endpoint):
+    deploy_records_from_plan(ssm, "dev", 4)
+    other_account = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": ""}
+    result = run_gate(moto_endpoint, "4", other_account)
+    assert result.returncode == 1
+    assert (
+        f"the AWS credentials in use are for account 123456789012, but stack dev deploys to {DEV_ACCOUNT}"
+        in " ".join(result.stderr.split())
+    )
+
+
+def test_gate_command_rejects_an_unknown_phase(moto_endpoint, dev_credentials):
+    result = run_gate(moto_endpoint, "9", dev_credentials)
     assert result.returncode == 2 and "unknown phase `9`" in result.stderr
