@@ -20,7 +20,6 @@ from model.errors import ConfigurationError
 from model.phases import PHASE_KEYS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-STACKS = ("local", "dev", "uat", "prod")
 
 app = typer.Typer(
     help="Plan, gate and inspect the Totara Bank platform deployment.",
@@ -126,6 +125,7 @@ def gate_run(
 ) -> None:
     """Check that PHASE is complete in STACK's AWS account; exit 1 if not. Run by the PhaseGate."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from gates.account import account_problem
     from gates.module_records import check_module_records
@@ -134,11 +134,15 @@ def gate_run(
         _fail_input(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
     platform = _platform_or_exit(stack)
     session = boto3.Session(region_name=platform.config.region)
-    wrong_account = account_problem(platform, session.client("sts"))
-    if wrong_account:
-        err.print(f"gate {phase} cannot run: {wrong_account}", highlight=False)
-        raise typer.Exit(1)
-    findings = check_module_records(platform, phase, session.client("ssm"))
+    try:
+        wrong_account = account_problem(platform, session.client("sts"))
+        if wrong_account:
+            err.print(f"gate {phase} cannot run: {wrong_account}", highlight=False)
+            raise typer.Exit(1)
+        findings = check_module_records(platform, phase, session.client("ssm"))
+    except (BotoCoreError, ClientError) as exc:
+        err.print(f"gate {phase} cannot run: AWS did not answer as expected: {exc}", highlight=False)
+        raise typer.Exit(1) from None
     title = platform.catalogue.phase(phase).title
     members = platform.gate_members(phase)
     if findings:

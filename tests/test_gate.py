@@ -139,3 +139,11 @@ def test_gate_refuses_credentials_of_another_account(ssm, moto_endpoint):
 def test_gate_command_rejects_an_unknown_phase(moto_endpoint, dev_credentials):
     result = run_gate(moto_endpoint, "9", dev_credentials)
     assert result.returncode == 2 and "unknown phase `9`" in result.stderr
+
+
+def test_gate_reports_an_unreachable_aws_without_a_traceback(dev_credentials):
+    closed_port = "http://127.0.0.1:9"  # discard: nothing listens here
+    result = run_gate(closed_port, "1", {**dev_credentials, "AWS_MAX_ATTEMPTS": "1"})
+    assert result.returncode == 1
+    assert "gate 1 cannot run: AWS did not answer as expected" in result.stderr
+    assert "Traceback" not in result.stderr
