@@ -156,31 +156,16 @@ def gate_run(
 @config_app.command("docs")
 def config_docs() -> None:
     """Every `bank:` key a stack file may set: type, default and what it does."""
-    from model.stack_config import StackConfig
+    from model.stack_config import config_fields
 
     table = Table(title="bank: stack config keys")
     for column in ("key", "type", "default", "description"):
         table.add_column(column)
-    for key, annotation, default, description in _config_keys(StackConfig, "bank:"):
-        table.add_row(key, annotation, default, description)
+    for key, field, section in config_fields():
+        if section is None:
+            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            table.add_row(key, str(field.annotation).replace("typing.", ""), default, field.description or "")
     out.print(table)
-
-
-def _config_keys(model, prefix: str):
-    from pydantic import BaseModel
-
-    for name, field in model.model_fields.items():
-        key = prefix + (field.alias or name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from _config_keys(annotation, key + ".")
-            continue
-        inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if inner:
-            yield from _config_keys(inner[0], key + ".")
-            continue
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        yield key, str(annotation).replace("typing.", ""), default, field.description or ""
 
 
 @config_app.command("check")

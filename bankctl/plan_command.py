@@ -88,8 +88,8 @@ def phase_summary(plan: OfflinePlan) -> list[dict[str, Any]]:
     waves = graph.waves()
     rows = []
     for phase in plan.platform.phases:
-        modules = [m for m in graph.bank["modules"] if str(m["phase"]) == phase.key and m["enabled"]]
-        disabled = [m for m in graph.bank["modules"] if str(m["phase"]) == phase.key and not m["enabled"]]
+        modules = graph.modules(phase=phase.key)
+        disabled = graph.modules(phase=phase.key, enabled=False)
         gate = graph.gate(phase.key)
         resources = sum(len(graph.subtree(m["urn"])) for m in modules) + len(graph.subtree(gate))
         module_waves = sorted({waves[m["urn"]] for m in modules})

@@ -72,13 +72,17 @@ class PlanGraph:
 
     # --- names ---------------------------------------------------------------------------------
     def modules(self, *, domain: str | None = None, phase: Any = None, enabled: bool = True) -> list[dict[str, Any]]:
+        """The plan's modules, filtered; `phase` is a number or key (`3`, "3", "data-platform")."""
         return [
             m
             for m in self.bank["modules"]
             if m["enabled"] == enabled
             and (domain is None or m["domain"] == domain)
-            and (phase is None or m["phase"] == phase)
+            and (phase is None or str(m["phase"]) == str(phase))
         ]
+
+    def is_enabled(self, slug: str) -> bool:
+        return any(m["slug"] == slug and m["enabled"] for m in self.bank["modules"])
 
     def module(self, slug_or_id: str) -> str:
         """The URN of a module's component, by slug (or by one of the six named IDs)."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from model.errors import ConfigurationError, describe_validation_error
 from model.yaml_source import parse_yaml
@@ -191,16 +192,32 @@ def config_from_values(values: dict[str, Any], stack: str, secret_keys: frozense
     return config
 
 
+def section_model(field: FieldInfo) -> type[BaseModel] | None:
+    """The nested section a field holds (`payments` → PaymentsConfig), or None for a leaf key."""
+    candidates = (field.annotation, *getattr(field.annotation, "__args__", ()))
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
+def config_fields(
+    model: type[BaseModel] = StackConfig, prefix: str = f"{NAMESPACE}:"
+) -> Iterator[tuple[str, FieldInfo, type[BaseModel] | None]]:
+    """Every key a stack may set, sections included: (full key, field, its section model or None)."""
+    for name, field in model.model_fields.items():
+        key = prefix + (field.alias or name)
+        section = section_model(field)
+        yield key, field, section
+        if section is not None:
+            yield from config_fields(section, key + ".")
+
+
 def _keys_beside(location: tuple) -> list[str]:
     """The keys that may stand where an unknown key was written (for "did you mean")."""
-    model: type[BaseModel] = StackConfig
+    model: type[BaseModel] | None = StackConfig
     for part in location[:-1]:
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
-        candidates = [] if field is None else [field.annotation, *getattr(field.annotation, "__args__", ())]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not nested:
+        model = None if field is None else section_model(field)
+        if model is None:
             return []
-        model = nested[0]
     return [f.alias or n for n, f in model.model_fields.items()]
 
 

@@ -14,35 +14,27 @@ from bankctl.plan_graph import PlanGraph
 FOUNDATION_GATE_MEMBERS = ("MOD-104", "MOD-103", "MOD-045", "MOD-076", "MOD-046")
 
 
-def _enabled(plan: PlanGraph, slug: str) -> bool:
-    return any(m["slug"] == slug and m["enabled"] for m in plan.bank["modules"])
-
-
 def assert_waits(plan: PlanGraph, later: str, *earlier: str) -> None:
     """`later` starts only after each of `earlier` is done (skipping modules the stack disables)."""
-    if not _enabled(plan, later):
+    if not plan.is_enabled(later):
         return
     for e in earlier:
-        if _enabled(plan, e):
+        if plan.is_enabled(e):
             assert plan.waits_for(plan.module(later), plan.module(e)), f"{later} does not wait for {e}"
 
 
 def assert_independent(plan: PlanGraph, a: str, b: str) -> None:
     """Neither waits for any part of the other: they can deploy in parallel."""
-    if _enabled(plan, a) and _enabled(plan, b):
+    if plan.is_enabled(a) and plan.is_enabled(b):
         assert not plan.touches(plan.module(a), plan.module(b)), f"{a} waits for {b}"
         assert not plan.touches(plan.module(b), plan.module(a)), f"{b} waits for {a}"
-
-
-def _phase_modules(plan: PlanGraph, phase) -> list[dict]:
-    return plan.modules(phase=phase)
 
 
 def assert_never_waits_for_phase(plan: PlanGraph, phase, other) -> None:
     """No module of `phase` waits for `other`'s gate or for any module of `other`."""
     gate = plan.gate(other)
-    others = _phase_modules(plan, other)
-    for m in _phase_modules(plan, phase):
+    others = plan.modules(phase=other)
+    for m in plan.modules(phase=phase):
         assert not plan.touches(m["urn"], gate), f"Phase {phase}: {m['slug']} waits for the Phase {other} gate"
         for o in others:
             assert not plan.touches(m["urn"], o["urn"]), f"Phase {phase}: {m['slug']} waits for {o['slug']}"
@@ -57,7 +49,7 @@ EARLY_STARTERS = {"realtime-sanctions-screening": ("0",)}
 def assert_gate_column(plan: PlanGraph) -> None:
     """Every module waits for the gates its phase's gate column names; every gate for its phase."""
     for phase in plan.bank["phases"]:
-        for m in _phase_modules(plan, phase["number"] if phase["number"] is not None else phase["key"]):
+        for m in plan.modules(phase=phase["key"]):
             required = EARLY_STARTERS.get(m["slug"], phase["after"])
             for g in required:
                 assert plan.waits_for(m["urn"], plan.gate(g)), (
@@ -72,8 +64,7 @@ def assert_gate_column(plan: PlanGraph) -> None:
 
 def assert_gates_wait_for_their_phase(plan: PlanGraph) -> None:
     for phase in plan.bank["phases"]:
-        key = phase["number"] if phase["number"] is not None else phase["key"]
-        for m in _phase_modules(plan, key):
+        for m in plan.modules(phase=phase["key"]):
             if m["id"] == "MOD-102":
                 continue  # DESIGN G1
             assert plan.waits_for(phase["gate"], m["urn"]), f"gate {phase['key']} does not wait for {m['slug']}"
@@ -83,14 +74,14 @@ def assert_foundation_gate_excludes_snowflake(plan: PlanGraph) -> None:
     """DESIGN G1: the foundation gate waits for Phase 0 without MOD-102; pipelines wait for MOD-102."""
     for mid in FOUNDATION_GATE_MEMBERS:
         assert plan.waits_for(plan.gate(0), plan.module(mid)), f"the foundation gate does not wait for {mid}"
-    if _enabled(plan, "snowflake-configuration"):
+    if plan.is_enabled("snowflake-configuration"):
         assert not plan.touches(plan.gate(0), plan.module("MOD-102")), "the foundation gate waits for MOD-102"
         for m in plan.modules(phase="data-platform"):
             assert plan.waits_for(m["urn"], plan.module("MOD-102")), f"{m['slug']} does not wait for MOD-102"
 
 
 def assert_no_application_module_waits_for_snowflake(plan: PlanGraph) -> None:
-    if not _enabled(plan, "snowflake-configuration"):
+    if not plan.is_enabled("snowflake-configuration"):
         return
     snowflake = plan.module("MOD-102")
     for m in plan.bank["modules"]:
@@ -256,5 +247,5 @@ def assert_sd08_authentication_first_and_open_banking_last(plan: PlanGraph) -> N
             continue
         assert plan.waits_for(m["urn"], auth), f"{m['slug']} does not wait for authentication"
         for ob in open_banking:
-            if m["slug"] not in open_banking and _enabled(plan, ob):
+            if m["slug"] not in open_banking and plan.is_enabled(ob):
                 assert plan.waits_for(plan.module(ob), m["urn"]), f"{ob} does not wait for {m['slug']}"

@@ -120,13 +120,9 @@ def test_sd08_authentication_first_open_banking_last(plan):
 def test_optional_modules_follow_their_flags():
     dev = PlanGraph(offline_plan("dev").document)
     prod = PlanGraph(offline_plan("prod").document)
-    assert not rules._enabled(dev, "swift-correspondent-banking")  # payments.swift.enabled: false in dev
-    assert rules._enabled(prod, "swift-correspondent-banking")
-    assert plan_waits(prod, "swift-correspondent-banking", "payment-instruction-core")
-
-
-def plan_waits(plan: PlanGraph, later: str, earlier: str) -> bool:
-    return plan.waits_for(plan.module(later), plan.module(earlier))
+    assert not dev.is_enabled("swift-correspondent-banking")  # payments.swift.enabled: false in dev
+    assert prod.is_enabled("swift-correspondent-banking")
+    assert prod.waits_for(prod.module("swift-correspondent-banking"), prod.module("payment-instruction-core"))
 
 
 # --- Each kind of assertion fails on a deliberately broken catalogue ----------------------------
