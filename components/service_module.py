@@ -5,9 +5,10 @@ from __future__ import annotations
 import pulumi
 
 from components.module_component import ModuleComponent
+from components.stack_inputs import StackInputs
 from model.platform import ModuleDeployment
 
 
 class ServiceModule(ModuleComponent):
-    def __init__(self, deployment: ModuleDeployment, environment: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bank:domains:ServiceModule", deployment, environment, opts)
+    def __init__(self, deployment: ModuleDeployment, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bank:domains:ServiceModule", deployment, inputs, opts)

@@ -18,9 +18,13 @@ import pulumi_aws as aws
 from components.module_component import ModuleComponent
 from components.phase_gate import PhaseGate
 from components.service_module import ServiceModule
+from components.stack_inputs import StackInputs
 from foundation.modules import FoundationModule
+from foundation.observability_platform import ObservabilityPlatform
 from model.platform import PlatformSpec, record_json
-from model.stack_config import StackConfig
+
+# Foundation modules whose footprint has its own class (the others own their module record only, so far).
+FOUNDATION_COMPONENTS: dict[str, type[FoundationModule]] = {"observability-platform": ObservabilityPlatform}
 
 # Services the local stack's provider sends to the AWS emulator (DESIGN G10).
 EMULATED_SERVICES = (
@@ -47,17 +51,18 @@ class BuiltPlatform:
     gates: dict[str, PhaseGate]
 
 
-def aws_provider(config: StackConfig) -> aws.Provider:
+def aws_provider(inputs: StackInputs) -> aws.Provider:
     """One explicit provider: the stack may touch only its own account (allowed_account_ids)."""
+    config = inputs.config
     args: dict = {
-        "region": config.region,
-        "allowed_account_ids": [config.aws_account_id],
+        "region": inputs["region"],
+        "allowed_account_ids": [inputs["awsAccountId"]],
         "default_tags": aws.ProviderDefaultTagsArgs(
             tags={"bank:environment": config.environment, "bank:managed-by": "pulumi", "bank:project": "bank"}
         ),
     }
     if config.local is not None:
-        endpoint = config.local.aws_endpoint.rstrip("/")
+        endpoint = inputs.derived("local.awsEndpoint", lambda url: url.rstrip("/"))
         args |= {
             "endpoints": [aws.ProviderEndpointArgs(**{service: endpoint for service in EMULATED_SERVICES})],
             "skip_credentials_validation": True,
@@ -67,11 +72,13 @@ def aws_provider(config: StackConfig) -> aws.Provider:
     return aws.Provider(f"aws-{config.environment}", **args)
 
 
-def gate_environment(config: StackConfig) -> dict[str, str]:
-    """What the gate command needs beyond the engine's own environment (never a credential)."""
-    env = {"AWS_REGION": config.region}
-    if config.local is not None:
-        env["AWS_ENDPOINT_URL"] = config.local.aws_endpoint.rstrip("/")
+def gate_environment(inputs: StackInputs) -> dict:
+    """What the gate command needs beyond the engine's own environment: names and endpoints, never a
+    credential (the command inherits the deployment's AWS credentials from the engine's environment,
+    so none is ever written into the command's inputs or the state)."""
+    env = {"AWS_REGION": inputs["region"]}
+    if inputs.config.local is not None:
+        env["AWS_ENDPOINT_URL"] = inputs.derived("local.awsEndpoint", lambda url: url.rstrip("/"))
     return env
 
 
@@ -82,8 +89,8 @@ def phase_fingerprint(platform: PlatformSpec, phase_key: str) -> str:
 
 
 def build_platform(platform: PlatformSpec) -> BuiltPlatform:
-    config = platform.config
-    provider = aws_provider(config)
+    inputs = StackInputs(platform.config, platform.secret_keys)
+    provider = aws_provider(inputs)
     modules: dict[str, ModuleComponent] = {}
     gates: dict[str, PhaseGate] = {}
     phases = {p.key: p for p in platform.phases}
@@ -92,15 +99,18 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
             deployment = platform.module(key)
             depends_on = [gates[g] for g in deployment.gate_keys] + [modules[d] for d in deployment.depends_on]
             opts = pulumi.ResourceOptions(providers={"aws": provider}, depends_on=depends_on)
-            component = FoundationModule if deployment.spec.kind == "foundation" else ServiceModule
-            modules[key] = component(deployment, config.environment, opts)
+            if deployment.spec.kind == "foundation":
+                component = FOUNDATION_COMPONENTS.get(deployment.spec.slug, FoundationModule)
+            else:
+                component = ServiceModule
+            modules[key] = component(deployment, inputs, opts)
         else:
             members = [modules[m.spec.id] for m in platform.gate_members(key)]
             gates[key] = PhaseGate(
                 phases[key],
                 platform.stack,
                 phase_fingerprint(platform, key),
-                gate_environment(config),
+                gate_environment(inputs),
                 pulumi.ResourceOptions(depends_on=members),
             )
     return BuiltPlatform(provider=provider, modules=modules, gates=gates)

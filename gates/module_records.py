@@ -24,7 +24,7 @@ class RecordFinding:
 def check_module_records(platform: PlatformSpec, phase_key: str, ssm) -> list[RecordFinding]:
     """Every problem with the phase's module records; an empty list means the check passed."""
     environment = platform.config.environment
-    expected = {module_record_name(environment, m.spec.id): m for m in platform.gate_members(phase_key)}
+    expected = {module_record_name(environment, m.spec.slug): m for m in platform.gate_members(phase_key)}
     found: dict[str, str] = {}
     names = sorted(expected)
     for start in range(0, len(names), GET_PARAMETERS_BATCH):
@@ -51,7 +51,16 @@ def check_module_records(platform: PlatformSpec, phase_key: str, ssm) -> list[Re
                 )
             )
         elif have != want:
-            findings.append(RecordFinding(module.spec.id, module.spec.slug, f"{name} differs from the catalogue"))
+            # Name each field that differs: a record of another domain, phase or environment means the
+            # parameter was written by something else (or for another stack), not by this module.
+            differs = [
+                f"{key} is {have.get(key)!r}, expected {want.get(key)!r}"
+                for key in sorted(set(have) | set(want))
+                if have.get(key) != want.get(key)
+            ]
+            findings.append(
+                RecordFinding(module.spec.id, module.spec.slug, f"{name} does not match: {'; '.join(differs)}")
+            )
     return findings
 
 

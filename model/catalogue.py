@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from model.errors import ConfigurationError, describe_validation_error
 from model.phases import DOMAINS, PHASES, DatabaseName, DomainId, Phase, phases_by_key, prerequisite_closure
 from model.stack_config import FEATURE_FLAGS, InstitutionType, Jurisdiction
+from model.steps import DOMAIN_STEPS, Step, step_table_problems, steps_by_number
 from model.yaml_source import parse_yaml
 
 ModuleId = Annotated[str, StringConstraints(pattern=r"^MOD-[0-9]{3}$")]
@@ -28,6 +29,9 @@ EventName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)
 # An event a module consumes: `<domain>:<detail-type>`, e.g. `SD01:account.created`.
 EventSubscription = Annotated[str, StringConstraints(pattern=r"^SD0[1-8]:[a-z0-9-]+(\.[a-z0-9-]+)+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+TeamName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=48)]
+# How sensitive the data a module holds is; customer PII and payment data are `restricted`.
+DataClassification = Literal["public", "internal", "confidential", "restricted"]
 
 
 class ModuleSpec(BaseModel):
@@ -36,16 +40,37 @@ class ModuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: ModuleId = Field(description="MOD-NNN, numbered 1 to 149; only the six foundation IDs are fixed (DESIGN G12)")
-    slug: Slug = Field(description="kebab-case name; the component is named `<id lower>-<slug>`")
+    slug: Slug = Field(
+        description="kebab-case name, permanent: the component and every resource of the module are named by it"
+    )
+    former_slugs: tuple[Slug, ...] = Field(
+        (),
+        alias="formerSlugs",
+        description="slugs it had before a rename; they become Pulumi aliases, so a rename keeps its resources",
+    )
     name: str = Field(min_length=3, description="human name")
     domain: DomainId
     phase: str = Field(description="phase number 0–7, or `data-platform` for the SD07 pipelines track")
+    step: int | None = Field(
+        None, ge=1, description="its step in the domain's deploy order (model/steps.py); SD01–SD06 and SD08 only"
+    )
+    owner: TeamName = Field(description="the team that runs the module (tagged on every resource)")
+    data_classification: DataClassification = Field(
+        alias="dataClassification", description="public, internal, confidential or restricted (tagged)"
+    )
+    user_pool: Literal["customer", "internal"] | None = Field(
+        None,
+        alias="userPool",
+        description="the Cognito user pool its users sign in with: customers, or the bank's staff",
+    )
     kind: Literal["foundation", "service"] = Field(
         "service", description="foundation modules are released with this repository; services are pinned"
     )
-    needs: tuple[ModuleId, ...] = Field((), description="modules that must be deployed first, always")
+    needs: tuple[ModuleId, ...] = Field(
+        (), description="modules of other domains that must be deployed first, always (in-domain order is steps)"
+    )
     after: tuple[ModuleId, ...] = Field(
-        (), description="modules to follow only when the stack deploys them (ordering, not a requirement)"
+        (), description="modules of other domains to follow only when the stack deploys them"
     )
     gates: tuple[str, ...] | None = Field(
         None,
@@ -71,8 +96,22 @@ class ModuleSpec(BaseModel):
     source: str = Field("", description="where the rule for this module comes from in the source documents")
 
     @property
+    def tags(self) -> dict[str, str]:
+        """Tags on every resource of the module: who runs it and how sensitive its data is."""
+        return {
+            "bank:module": self.slug,
+            "bank:module-id": self.id,
+            "bank:domain": self.domain,
+            "bank:phase": self.phase,
+            "bank:owner": self.owner,
+            "bank:data-classification": self.data_classification,
+        }
+
+    @property
     def resource_name(self) -> str:
-        return f"{self.id.lower()}-{self.slug}"
+        """The component's name: the slug only, since all but six IDs are provisional (DESIGN G12)
+        and a changed URN would replace every resource of the module."""
+        return self.slug
 
 
 class Catalogue(BaseModel):
@@ -82,6 +121,7 @@ class Catalogue(BaseModel):
 
     modules: tuple[ModuleSpec, ...]
     phases: tuple[Phase, ...] = PHASES
+    steps: dict[str, tuple[Step, ...]] = DOMAIN_STEPS
 
     def by_id(self) -> dict[str, ModuleSpec]:
         return {m.id: m for m in self.modules}
@@ -102,7 +142,11 @@ class Catalogue(BaseModel):
 DEFAULT_CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "catalogue" / "modules.yaml"
 
 
-def load_catalogue(path: Path = DEFAULT_CATALOGUE_FILE, phases: tuple[Phase, ...] = PHASES) -> Catalogue:
+def load_catalogue(
+    path: Path = DEFAULT_CATALOGUE_FILE,
+    phases: tuple[Phase, ...] = PHASES,
+    steps: dict[str, tuple[Step, ...]] = DOMAIN_STEPS,
+) -> Catalogue:
     """Read, model and validate a catalogue file; every problem is reported at once."""
     shown = "catalogue/modules.yaml" if path == DEFAULT_CATALOGUE_FILE else str(path)
     try:
@@ -111,11 +155,14 @@ def load_catalogue(path: Path = DEFAULT_CATALOGUE_FILE, phases: tuple[Phase, ...
         raise ConfigurationError(shown, [f"cannot be read: {exc}"]) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("modules"), list):
         raise ConfigurationError(shown, ["must be a mapping with a `modules:` list"])
-    return parse_catalogue(raw["modules"], shown, phases)
+    return parse_catalogue(raw["modules"], shown, phases, steps)
 
 
 def parse_catalogue(
-    entries: list, shown: str = "catalogue/modules.yaml", phases: tuple[Phase, ...] = PHASES
+    entries: list,
+    shown: str = "catalogue/modules.yaml",
+    phases: tuple[Phase, ...] = PHASES,
+    steps: dict[str, tuple[Step, ...]] = DOMAIN_STEPS,
 ) -> Catalogue:
     problems: list[str] = []
     modules: list[ModuleSpec] = []
@@ -127,7 +174,7 @@ def parse_catalogue(
         except ValidationError as exc:
             label = entry.get("id", f"entry {index + 1}") if isinstance(entry, dict) else f"entry {index + 1}"
             problems += [f"{label}: {line}" for line in describe_validation_error(exc)]
-    catalogue = Catalogue(modules=tuple(modules), phases=phases)
+    catalogue = Catalogue(modules=tuple(modules), phases=phases, steps=steps)
     problems += catalogue_problems(catalogue)
     if problems:
         raise ConfigurationError(shown, problems)
@@ -142,13 +189,18 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
     seen_slugs: dict[str, str] = {}
     for module in catalogue.modules:
         seen_ids[module.id] = seen_ids.get(module.id, 0) + 1
-        if module.slug in seen_slugs and seen_slugs[module.slug] != module.id:
-            problems.append(f"{module.id}: slug `{module.slug}` is already used by {seen_slugs[module.slug]}")
-        seen_slugs.setdefault(module.slug, module.id)
+        # A former slug is an alias of the module's URNs: it may not name another module, now or before.
+        for slug in (module.slug, *module.former_slugs):
+            if slug in seen_slugs and seen_slugs[slug] != module.id:
+                problems.append(f"{module.id}: slug `{slug}` is already used by {seen_slugs[slug]}")
+            seen_slugs.setdefault(slug, module.id)
     problems += [
         f"{mid}: duplicate module ID ({count} entries)" for mid, count in sorted(seen_ids.items()) if count > 1
     ]
 
+    problems += [f"model/steps.py: {p}" for p in step_table_problems(catalogue.steps)]
+    problems += step_problems(catalogue)
+    problems += subscription_problems(catalogue)
     by_id = catalogue.by_id()
     for module in catalogue.modules:
         phase = phases.get(module.phase)
@@ -200,6 +252,46 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
                     )
     problems += [f"dependency cycle: {cycle}" for cycle in dependency_cycles(catalogue)]
     return problems
+
+
+def step_problems(catalogue: Catalogue) -> list[str]:
+    """Every module of a domain with a deploy-order list is in one of its steps, and orders itself
+    against its own domain only through steps (deployment sequence, "Deploy order within SDxx")."""
+    problems = []
+    by_id = catalogue.by_id()
+    for module in catalogue.modules:
+        steps = steps_by_number(module.domain, catalogue.steps)
+        if not steps:
+            if module.step is not None:
+                problems.append(f"{module.id}: {module.domain} has no deploy-order steps; remove `step`")
+            continue
+        if module.step is None:
+            problems.append(
+                f"{module.id} ({module.slug}): needs a `step` of {module.domain}'s deploy order "
+                f"({', '.join(f'{s.number} {s.name}' for s in steps.values())})"
+            )
+        elif module.step not in steps:
+            problems.append(f"{module.id}: {module.domain} has no step {module.step}")
+        for field, targets in (("needs", module.needs), ("after", module.after)):
+            for target_id in targets:
+                target = by_id.get(target_id)
+                if target is not None and target.domain == module.domain:
+                    problems.append(
+                        f"{module.id}: {field} {target_id} ({target.slug}) of its own domain; in-domain order "
+                        "comes from the steps only (move one of them to another step, or remove it)"
+                    )
+    return problems
+
+
+def subscription_problems(catalogue: Catalogue) -> list[str]:
+    """A subscription names an event that some module of that domain publishes on its bus."""
+    published = {(m.domain, event) for m in catalogue.modules for event in m.publishes}
+    return [
+        f"{m.id} ({m.slug}): subscribes to {sub}, which no {sub.split(':')[0]} module publishes"
+        for m in catalogue.modules
+        for sub in m.subscribes
+        if tuple(sub.split(":", 1)) not in published
+    ]
 
 
 def dependency_cycles(catalogue: Catalogue) -> list[str]:

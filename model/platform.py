@@ -17,7 +17,8 @@ from model.catalogue import DEFAULT_CATALOGUE_FILE, Catalogue, ModuleSpec, load_
 from model.errors import ConfigurationError
 from model.phases import PHASES, Phase
 from model.releases import REPOSITORY_RELEASE, ReleaseManifest, ReleasePin, load_release_manifest, pin_problems
-from model.stack_config import FEATURE_FLAGS, StackConfig, config_from_values, read_stack_file
+from model.stack_config import FEATURE_FLAGS, NAMESPACE, StackConfig, Tenant, config_from_values, read_stack_file
+from model.steps import steps_by_number
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class ModuleDeployment:
     disabled_because: str | None
     release: ReleasePin | None  # None: released with this repository (foundation modules)
     gate_keys: tuple[str, ...]  # the phase gates it waits for
-    depends_on: tuple[str, ...]  # module IDs: its needs, plus its `after` modules that are deployed
+    # Module IDs: the deployed modules of the steps its step depends on, its needs, and its deployed `after`s.
+    depends_on: tuple[str, ...]
+    tenants: tuple[str, ...] = ()  # the tenants that activate it (module activation matrix, DESIGN G13)
 
     @property
     def enabled(self) -> bool:
@@ -56,6 +59,9 @@ class PlatformSpec:
     config: StackConfig
     catalogue: Catalogue
     modules: tuple[ModuleDeployment, ...]
+    # Top-level `bank:` keys (without the namespace) the user set with --secret: resource inputs taken
+    # from them must be Pulumi secrets (components/stack_inputs.py).
+    secret_keys: frozenset[str] = frozenset()
     _by_id: dict[str, ModuleDeployment] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -73,6 +79,17 @@ class PlatformSpec:
 
     def phase_modules(self, phase_key: str) -> list[ModuleDeployment]:
         return [m for m in self.modules if m.enabled and m.spec.phase == phase_key]
+
+    def tenant_activation(self) -> list[tuple[Tenant, list[str]]]:
+        """Each tenant and the IDs of the deployed modules active for it: the runtime's activation matrix
+        (published to AppConfig for the services; DESIGN G13)."""
+        return [
+            (
+                tenant,
+                [m.spec.id for m in sorted(self.enabled_modules(), key=lambda m: m.spec.id) if tenant.id in m.tenants],
+            )
+            for tenant in self.config.tenants
+        ]
 
     def gate_members(self, phase_key: str) -> list[ModuleDeployment]:
         """The modules a phase gate waits for (all of the phase but MOD-102, DESIGN G1)."""
@@ -93,22 +110,87 @@ class PlatformSpec:
         return list(sorter.static_order())
 
 
+def activates(tenant: Tenant, spec: ModuleSpec) -> bool:
+    """The module activation matrix (DESIGN G8): one tenant, one module, ignoring deploy-time flags."""
+    return tenant.institution_type in spec.institution_types and bool(
+        set(tenant.jurisdictions) & set(spec.jurisdictions)
+    )
+
+
+_TYPE_NAMES = {"bank": "a bank", "credit_union": "a credit union", "building_society": "a building society"}
+
+
 def why_disabled(spec: ModuleSpec, config: StackConfig) -> str | None:
-    """The activation matrix (DESIGN G6, G8): flag, institution type, jurisdiction."""
+    """Why a stack does not deploy a module: a deploy-time flag is off, or no tenant activates it."""
     if spec.optional is not None and not FEATURE_FLAGS[spec.optional](config):
         return f"bank:{spec.optional} is false"
-    if config.institution_type not in spec.institution_types:
-        return f"not offered to institution type {config.institution_type}"
-    if not set(spec.jurisdictions) & set(config.jurisdictions):
-        return f"only for {'/'.join(spec.jurisdictions)}"
-    return None
+    if any(activates(t, spec) for t in config.tenants):
+        return None
+    types = " or ".join(_TYPE_NAMES[t] for t in spec.institution_types)
+    places = " or ".join(spec.jurisdictions)
+    if not any(t.institution_type in spec.institution_types for t in config.tenants):
+        return f"no tenant is {types}"
+    if not any(set(t.jurisdictions) & set(spec.jurisdictions) for t in config.tenants):
+        return f"no tenant is in {places}"
+    return f"no tenant is both {types} and in {places}"
 
 
-def resolve_platform(stack: str, config: StackConfig, catalogue: Catalogue, releases: ReleaseManifest) -> PlatformSpec:
+def step_predecessors(spec: ModuleSpec, catalogue: Catalogue, deployed: set[str]) -> tuple[str, ...]:
+    """The deployed modules of the steps this module's step depends on (deployment sequence,
+    "Deploy order within SDxx"). A step with no deployed module passes its own prerequisites on,
+    so order survives a stack that deploys nothing of an intermediate step."""
+    if spec.step is None:
+        return ()
+    steps = steps_by_number(spec.domain, catalogue.steps)
+    members: dict[int, list[str]] = {}
+    for m in catalogue.modules:
+        if m.domain == spec.domain and m.id in deployed and m.step is not None:
+            members.setdefault(m.step, []).append(m.id)
+    found: list[str] = []
+    seen: set[int] = set()
+    pending = list(steps[spec.step].after)
+    while pending:
+        number = pending.pop(0)
+        if number in seen:
+            continue
+        seen.add(number)
+        if members.get(number):
+            found += members[number]
+        else:
+            pending += list(steps[number].after)
+    return tuple(sorted(found))
+
+
+def tenant_problems(catalogue: Catalogue, config: StackConfig, deployed: set[str]) -> list[str]:
+    """A module a tenant activates needs modules that tenant activates too (or it fails at run time)."""
+    by_id = catalogue.by_id()
+    problems = []
+    for tenant in config.tenants:
+        for spec in catalogue.modules:
+            if spec.id not in deployed or not activates(tenant, spec):
+                continue
+            for need in spec.needs:
+                target = by_id.get(need)
+                if target is not None and target.id in deployed and not activates(tenant, target):
+                    problems.append(
+                        f"{spec.id} ({spec.slug}) is active for tenant {tenant.id} but needs {need} ({target.slug}), "
+                        f"which is not: widen {target.slug}'s institutionTypes/jurisdictions or narrow {spec.slug}'s"
+                    )
+    return problems
+
+
+def resolve_platform(
+    stack: str,
+    config: StackConfig,
+    catalogue: Catalogue,
+    releases: ReleaseManifest,
+    secret_keys: frozenset[str] = frozenset(),
+) -> PlatformSpec:
     """Combine the three inputs; raise one ConfigurationError listing every cross-file problem."""
     catalogue_problems: list[str] = []
     release_problems: list[str] = []
     disabled = {m.id: why_disabled(m, config) for m in catalogue.modules}
+    deployed = {mid for mid, why in disabled.items() if why is None}
     by_id = catalogue.by_id()
     deployments = []
     if releases.stack != stack:
@@ -138,9 +220,13 @@ def resolve_platform(stack: str, config: StackConfig, catalogue: Catalogue, rele
                 disabled_because=disabled[spec.id],
                 release=pin if spec.kind == "service" else None,
                 gate_keys=catalogue.gates_of(spec),
-                depends_on=tuple(spec.needs) + tuple(a for a in spec.after if disabled.get(a) is None),
+                depends_on=step_predecessors(spec, catalogue, deployed)
+                + tuple(spec.needs)
+                + tuple(a for a in spec.after if disabled.get(a) is None),
+                tenants=tuple(t.id for t in config.tenants if disabled[spec.id] is None and activates(t, spec)),
             )
         )
+    catalogue_problems += tenant_problems(catalogue, config, deployed)
     release_problems += [
         f"modules.{mid}: not a module of the catalogue; remove it"
         for mid in sorted(releases.modules)
@@ -159,7 +245,14 @@ def resolve_platform(stack: str, config: StackConfig, catalogue: Catalogue, rele
         )
     if errors:
         raise ConfigurationError.combine(errors)
-    return PlatformSpec(stack=stack, config=config, catalogue=catalogue, modules=tuple(deployments))
+    return PlatformSpec(
+        stack=stack, config=config, catalogue=catalogue, modules=tuple(deployments), secret_keys=secret_keys
+    )
+
+
+def bank_secret_keys(secret_keys: frozenset[str]) -> frozenset[str]:
+    """`bank:alertEmail` → `alertEmail`: the top-level keys of our namespace that hold secrets."""
+    return frozenset(k.partition(":")[2] for k in secret_keys if k.startswith(NAMESPACE + ":"))
 
 
 def load_platform(
@@ -184,7 +277,9 @@ def load_platform(
             errors.append(exc)
     if errors:
         raise ConfigurationError.combine(errors)
-    return resolve_platform(stack, results["config"], results["catalogue"], results["releases"])
+    return resolve_platform(
+        stack, results["config"], results["catalogue"], results["releases"], bank_secret_keys(secret_keys)
+    )
 
 
 def load_stack_platform(project_dir: Path, stack: str) -> PlatformSpec:
@@ -194,9 +289,9 @@ def load_stack_platform(project_dir: Path, stack: str) -> PlatformSpec:
     return load_platform(project_dir, stack, values, secret_keys)
 
 
-def module_record_name(environment: str, module_id: str) -> str:
-    # Operations index, "Conventions": SSM paths are /bank/{env}/{service}/{parameter}.
-    return f"/bank/{environment}/modules/{module_id}"
+def module_record_name(environment: str, slug: str) -> str:
+    # Operations index, "Conventions": SSM paths are /bank/{env}/{service}/{parameter}; the service is the slug.
+    return f"/bank/{environment}/{slug}/release"
 
 
 def record_json(record: dict[str, Any]) -> str:

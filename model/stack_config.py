@@ -52,12 +52,6 @@ class ObservabilityConfig(_Section):
     datadog: Toggle = Field(Toggle(), description="Datadog agent beside CloudWatch (MOD-076)")
 
 
-class RiskConfig(_Section):
-    nz_prudential: Toggle = Field(
-        Toggle(), description="NZ prudential modules: OBR and DCS (deployment sequence, Phase 6 step 4)"
-    )
-
-
 class AnalyticsConfig(_Section):
     snowflake: Toggle = Field(
         Toggle(enabled=True), description="MOD-102 Snowflake and the data-platform pipelines (off in local, DESIGN G10)"
@@ -83,27 +77,16 @@ class LocalConfig(_Section):
     )
 
 
-class StackConfig(_Section):
-    """Everything a stack may set under `bank:`."""
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=40)]
 
-    environment: Environment = Field(description="local, dev, uat or prod; must match the stack name")
-    region: AwsRegion = Field("ap-southeast-2", description="the AWS region of every resource")
-    aws_account_id: AwsAccountId = Field(description="the only AWS account this stack may touch (12 digits)")
-    institution_type: InstitutionType = Field("bank", description="selects modules by the activation matrix")
-    jurisdictions: tuple[Jurisdiction, ...] = Field(
-        min_length=1, description="NZ, AU or both; modules for neither are not deployed"
-    )
-    alert_email: Email = Field(description="where alarms are sent")
-    payments: PaymentsConfig = Field(PaymentsConfig(), description="optional payment rails")
-    cards: Toggle = Field(Toggle(), description="card management (deployment sequence, Phase 7 step 5)")
-    observability: ObservabilityConfig = Field(ObservabilityConfig(), description="optional observability agents")
-    risk: RiskConfig = Field(RiskConfig(), description="optional risk modules")
-    analytics: AnalyticsConfig = Field(AnalyticsConfig(), description="the analytics layer")
-    retention: RetentionConfig = Field(
-        RetentionConfig(), description="how long logs, audit records and events are kept"
-    )
-    sizing: SizingConfig = Field(SizingConfig(), description="capacity that differs by environment")
-    local: LocalConfig | None = Field(None, description="only for the local stack")
+
+class Tenant(_Section):
+    """One client institution the stack serves (operations index: "single-stack, multi-tenant"; DESIGN G13)."""
+
+    id: TenantId = Field(description="kebab-case tenant id, carried in its users' tokens and its AppConfig profile")
+    name: str = Field(min_length=2, description="the institution's name")
+    institution_type: InstitutionType = Field(description="bank, credit_union or building_society")
+    jurisdictions: tuple[Jurisdiction, ...] = Field(min_length=1, description="NZ, AU or both")
 
     @field_validator("jurisdictions")
     @classmethod
@@ -111,6 +94,44 @@ class StackConfig(_Section):
         if len(set(value)) != len(value):
             raise ValueError("lists a jurisdiction twice")
         return value
+
+
+class StackConfig(_Section):
+    """Everything a stack may set under `bank:`."""
+
+    environment: Environment = Field(description="local, dev, uat or prod; must match the stack name")
+    region: AwsRegion = Field("ap-southeast-2", description="the AWS region of every resource")
+    aws_account_id: AwsAccountId = Field(description="the only AWS account this stack may touch (12 digits)")
+    tenants: tuple[Tenant, ...] = Field(
+        description="the client institutions this stack serves; the stack deploys every module some tenant "
+        "activates (module activation matrix, DESIGN G8, G13)",
+    )
+    alert_email: Email = Field(description="where alarms are sent", examples=["platform-alerts@totarabank.co.nz"])
+    payments: PaymentsConfig = Field(PaymentsConfig(), description="optional payment rails")
+    cards: Toggle = Field(Toggle(), description="card management (deployment sequence, Phase 7 step 5)")
+    observability: ObservabilityConfig = Field(ObservabilityConfig(), description="optional observability agents")
+    analytics: AnalyticsConfig = Field(AnalyticsConfig(), description="the analytics layer")
+    retention: RetentionConfig = Field(
+        RetentionConfig(), description="how long logs, audit records and events are kept"
+    )
+    sizing: SizingConfig = Field(SizingConfig(), description="capacity that differs by environment")
+    local: LocalConfig | None = Field(None, description="only for the local stack")
+
+    @field_validator("tenants")
+    @classmethod
+    def _unique_tenants(cls, value: tuple[Tenant, ...]) -> tuple[Tenant, ...]:
+        if not value:
+            raise ValueError("a stack serves at least one tenant; list its client institutions")
+        ids = [t.id for t in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"tenant id {', '.join(twice)} is used twice; each tenant needs its own id")
+        return value
+
+    @property
+    def jurisdictions(self) -> tuple[str, ...]:
+        """Every jurisdiction some tenant is in (derived: the tenants are the one source)."""
+        return tuple(sorted({j for t in self.tenants for j in t.jurisdictions}))
 
     @property
     def protect_stateful(self) -> bool:
@@ -123,7 +144,6 @@ FEATURE_FLAGS: dict[str, Callable[[StackConfig], bool]] = {
     "payments.swift.enabled": lambda c: c.payments.swift.enabled,
     "cards.enabled": lambda c: c.cards.enabled,
     "observability.datadog.enabled": lambda c: c.observability.datadog.enabled,
-    "risk.nzPrudential.enabled": lambda c: c.risk.nz_prudential.enabled,
     "analytics.snowflake.enabled": lambda c: c.analytics.snowflake.enabled,
 }
 
@@ -146,8 +166,12 @@ def environment_rule_problems(config: StackConfig, stack: str) -> list[str]:
         problems.append("bank:local: only the local stack may point at an emulator; remove it")
     if config.environment == "local" and config.analytics.snowflake.enabled:
         problems.append("bank:analytics.snowflake.enabled: Snowflake is off in the local stack (DESIGN G10); set false")
-    if config.risk.nz_prudential.enabled and "NZ" not in config.jurisdictions:
-        problems.append("bank:risk.nzPrudential.enabled: NZ prudential modules need NZ in bank:jurisdictions")
+    if config.environment != "local" and not config.analytics.snowflake.enabled:
+        # Deployment sequence, step 0.2: MOD-102 is a Phase 0 module; only local has no Snowflake (DESIGN G10).
+        problems.append(
+            f"bank:analytics.snowflake.enabled: MOD-102 Snowflake is part of Phase 0 in {config.environment}; "
+            "only the local stack may switch analytics off; set true"
+        )
     if config.environment in ("uat", "prod"):
         if is_placeholder_account(config.aws_account_id):
             problems.append(f"bank:awsAccountId: `{config.aws_account_id}` is a placeholder; set the real account")
@@ -159,6 +183,18 @@ def environment_rule_problems(config: StackConfig, stack: str) -> list[str]:
             "(AML/CTF record keeping); set 7 or more"
         )
     return problems
+
+
+def config_value(config: BaseModel, key: str) -> Any:
+    """The value at a camelCase key path as a stack file writes it, e.g. `retention.logRetentionDays`."""
+    value: Any = config
+    for part in key.split("."):
+        fields = type(value).model_fields
+        name = next((n for n, f in fields.items() if part in (n, f.alias)), None)
+        if name is None:
+            raise KeyError(f"bank:{key} is not a stack config key")
+        value = getattr(value, name)
+    return value
 
 
 def stack_file_name(stack: str) -> str:
@@ -207,13 +243,17 @@ def config_fields(
         section = section_model(field)
         yield key, field, section
         if section is not None:
-            yield from config_fields(section, key + ".")
+            # A list of sections (bank:tenants) documents its items' keys as `bank:tenants[].id`.
+            is_list = getattr(field.annotation, "__origin__", None) in (tuple, list)
+            yield from config_fields(section, key + ("[]." if is_list else "."))
 
 
 def _keys_beside(location: tuple) -> list[str]:
     """The keys that may stand where an unknown key was written (for "did you mean")."""
     model: type[BaseModel] | None = StackConfig
     for part in location[:-1]:
+        if isinstance(part, int):  # an item of a list of sections (bank:tenants)
+            continue
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         model = None if field is None else section_model(field)
         if model is None:
@@ -229,7 +269,11 @@ def _fix(stack: str) -> str:
 
 
 def read_stack_file(project_dir: Path, stack: str) -> tuple[dict[str, Any], frozenset[str]]:
-    """The `config:` of Pulumi.<stack>.yaml, and which keys are `secure:` (their ciphertext is never decrypted here)."""
+    """The `config:` of Pulumi.<stack>.yaml as the engine would hand it to the program, and its secret keys.
+
+    A `secure:` value (`pulumi config set --secret`, also nested with `--path`) is never decrypted here:
+    it is replaced by the key's offline stand-in (`offline_stand_in`) and its top-level key is marked
+    secret, exactly as the engine marks the real plaintext, so the program treats both alike."""
     path = project_dir / stack_file_name(stack)
     try:
         raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
@@ -243,12 +287,35 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[dict[str, Any], froz
     values: dict[str, Any] = {}
     secret_keys = set()
     for key, value in config.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        found: list[str] = []
+        values[key] = _replace_secure_values(key, value, found)
+        if found:
             secret_keys.add(key)
-            values[key] = value["secure"]
-        else:
-            values[key] = value
     return values, frozenset(secret_keys)
+
+
+def _replace_secure_values(path: str, value: Any, found: list[str]) -> Any:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        found.append(path)
+        return offline_stand_in(path)
+    if isinstance(value, dict):
+        return {k: _replace_secure_values(f"{path}.{k}", v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secure_values(f"{path}[{i}]", v, found) for i, v in enumerate(value)]
+    return value
+
+
+OFFLINE_STAND_IN = "offline-stand-in"
+
+
+def offline_stand_in(full_key: str) -> Any:
+    """What the offline plan passes for a `secure:` value it cannot decrypt: the key's documented example
+    (so the schema accepts it), or `offline-stand-in`. It reaches the program marked secret, as the real
+    value would, so a plan shows only a secret marker wherever it flows."""
+    for key, field, section in config_fields():
+        if key == full_key and section is None and field.examples:
+            return field.examples[0]
+    return OFFLINE_STAND_IN
 
 
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:

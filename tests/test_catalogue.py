@@ -80,26 +80,25 @@ def test_no_code_mentions_a_provisional_id(catalogue):
     assert offenders == []
 
 
+def entry(mid: str, slug: str, domain: str, phase, **fields) -> dict:
+    return {
+        "id": mid,
+        "slug": slug,
+        "name": slug.replace("-", " "),
+        "domain": domain,
+        "phase": phase,
+        "owner": "core-banking",
+        "dataClassification": "restricted",
+        **fields,
+    }
+
+
 def test_a_broken_catalogue_reports_every_problem_with_its_file():
     entries = [
-        {
-            "id": "MOD-104",
-            "slug": "aws-bootstrap",
-            "name": "AWS bootstrap",
-            "domain": "SD07",
-            "phase": 0,
-            "kind": "foundation",
-        },
-        {"id": "MOD-104", "slug": "twice", "name": "Twice", "domain": "SD07", "phase": 0, "kind": "foundation"},
-        {"id": "MOD-7", "slug": "bad-id", "name": "Bad id", "domain": "SD01", "phase": 1},
-        {
-            "id": "MOD-200",
-            "slug": "wrong-domain",
-            "name": "Wrong domain",
-            "domain": "SD04",
-            "phase": 2,
-            "needs": ["MOD-404"],
-        },
+        entry("MOD-104", "aws-bootstrap", "SD07", 0, kind="foundation"),
+        entry("MOD-104", "twice", "SD07", 0, kind="foundation"),
+        entry("MOD-7", "bad-id", "SD01", 1, step=1),
+        entry("MOD-200", "wrong-domain", "SD04", 2, needs=["MOD-404"], step=1),
     ]
     with pytest.raises(ConfigurationError) as caught:
         parse_catalogue(entries)
@@ -109,3 +108,98 @@ def test_a_broken_catalogue_reports_every_problem_with_its_file():
     assert "MOD-7: id: String should match pattern" in text
     assert "MOD-200: domain SD04 is not deployed in Phase 2" in text
     assert "MOD-200: needs unknown module MOD-404" in text
+
+
+def test_in_domain_order_comes_from_steps_only():
+    entries = [
+        entry("MOD-901", "account-creation", "SD01", 1, step=1),
+        entry("MOD-907", "balance-service", "SD01", 1, step=2, needs=["MOD-901"]),  # in-domain need
+        entry("MOD-909", "transaction-history", "SD01", 1),  # no step
+        entry("MOD-910", "holds", "SD01", 1, step=9),  # no such step
+        entry("MOD-104", "aws-bootstrap", "SD07", 0, kind="foundation", step=1),  # SD07 has no steps
+    ]
+    with pytest.raises(ConfigurationError) as caught:
+        parse_catalogue(entries)
+    problems = caught.value.problems
+    assert any(p.startswith("MOD-907: needs MOD-901 (account-creation) of its own domain") for p in problems)
+    assert any(p.startswith("MOD-909 (transaction-history): needs a `step` of SD01's deploy order") for p in problems)
+    assert "MOD-910: SD01 has no step 9" in problems
+    assert "MOD-104: SD07 has no deploy-order steps; remove `step`" in problems
+    assert len(problems) == 4, problems
+
+
+def test_a_step_table_that_cannot_be_right_is_reported():
+    from model.steps import DOMAIN_STEPS, Step
+
+    broken = {**DOMAIN_STEPS, "SD01": (*DOMAIN_STEPS["SD01"][:-1], Step(number=6, name="Direct debit", after=(7,)))}
+    with pytest.raises(ConfigurationError, match=r"model/steps.py: SD01 step 6: depends on unknown step 7"):
+        load_catalogue(steps=broken)
+    later = {**DOMAIN_STEPS, "SD02": (*DOMAIN_STEPS["SD02"][:-1], Step(number=5, name="Lifecycle", after=(4, 5)))}
+    with pytest.raises(ConfigurationError, match=r"SD02 step 5: depends on step 5, which is not earlier"):
+        load_catalogue(steps=later)
+
+
+def test_a_subscription_nobody_publishes_is_reported():
+    entries = [
+        entry("MOD-901", "account-creation", "SD01", 1, step=1, publishes=["account.created"]),
+        entry("MOD-907", "balance-service", "SD01", 1, step=2, subscribes=["SD01:account.opened"]),
+    ]
+    with pytest.raises(ConfigurationError) as caught:
+        parse_catalogue(entries)
+    assert caught.value.problems == [
+        "MOD-907 (balance-service): subscribes to SD01:account.opened, which no SD01 module publishes"
+    ]
+
+
+def test_a_former_slug_may_not_name_another_module():
+    entries = [
+        entry("MOD-901", "account-creation", "SD01", 1, step=1),
+        entry("MOD-908", "account-ledger", "SD01", 1, step=2, formerSlugs=["account-creation"]),
+    ]
+    with pytest.raises(ConfigurationError) as caught:
+        parse_catalogue(entries)
+    assert caught.value.problems == ["MOD-908: slug `account-creation` is already used by MOD-901"]
+
+
+def test_every_module_has_an_owner_and_a_classification(catalogue):
+    # Customer PII and payment data are restricted: every module of KYC, AML and payments holds them.
+    for m in catalogue.modules:
+        if m.domain in ("SD02", "SD03", "SD04"):
+            assert m.data_classification == "restricted" or m.slug in {
+                "aml-model-tuning",
+                "aml-mi-dashboard",
+                "settlement-liquidity-monitoring",
+            }, m.slug
+    assert catalogue.by_slug()["account-ledger"].tags == {
+        "bank:module": "account-ledger",
+        "bank:module-id": catalogue.by_slug()["account-ledger"].id,
+        "bank:domain": "SD01",
+        "bank:phase": "1",
+        "bank:owner": "core-banking",
+        "bank:data-classification": "restricted",
+    }
+
+
+def test_the_catalogue_review_is_applied(catalogue):
+    """Issue review of the catalogue (slugs are permanent from here on)."""
+    slugs = set(catalogue.by_slug())
+    # Duplicates, overlaps and libraries are gone; the account ledger is named for what it is.
+    for gone in (
+        "kinesis-event-replication",
+        "customer-risk-rerating",
+        "general-ledger",
+        "feature-flags-client",
+        "accessibility-preferences",
+    ):
+        assert gone not in slugs, gone
+    assert {"account-ledger", "finance-gl-interface"} <= slugs
+    by_slug = catalogue.by_slug()
+    # The banker console signs in through the internal pool, not the customer session.
+    assert by_slug["banker-console"].user_pool == "internal"
+    assert by_slug["session-authentication"].id not in by_slug["banker-console"].needs
+    # Exposure and concentration hear SD05's credit events; IFTI hears SD04's international payments.
+    for slug in ("related-party-exposure", "concentration-risk"):
+        assert any(s.startswith("SD05:") for s in by_slug[slug].subscribes), slug
+    assert any(s.startswith("SD04:") for s in by_slug["ifti-reporting"].subscribes)
+    # Card schemes are reached through AU-only providers (Cuscal, Monoova).
+    assert by_slug["card-scheme-integration"].jurisdictions == ("AU",)

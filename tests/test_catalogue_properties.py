@@ -21,6 +21,7 @@ from model.phases import DATA_PLATFORM_TRACK, DOMAINS, PHASES, phases_by_key, pr
 from model.platform import resolve_platform
 from model.releases import ReleaseManifest
 from model.stack_config import FEATURE_FLAGS, StackConfig
+from model.steps import DOMAIN_STEPS
 
 PHASE_BY_KEY = phases_by_key(PHASES)
 ID_RANGE = [f"MOD-{n:03d}" for n in range(1, 150)]  # the catalogue's documented numbering
@@ -90,13 +91,21 @@ def depends_on(entries: list[dict], start: str, goal: str) -> bool:
     return False
 
 
+def may_need(ex: dict, ey: dict) -> bool:
+    """In a domain with deploy-order steps, order within the domain comes from steps only."""
+    return ex["domain"] != ey["domain"] or ex["domain"] not in DOMAIN_STEPS
+
+
 def valid_need_pairs(entries: list[dict]) -> list[tuple[int, int]]:
-    """(x, y) index pairs where x may legally gain `needs: y` (right phase, no cycle)."""
+    """(x, y) index pairs where x may legally gain `needs: y` (right phase and domain, no cycle)."""
     return [
         (x, y)
         for x, ex in enumerate(entries)
         for y, ey in enumerate(entries)
-        if x != y and phase_key(ey) in reachable_phases(ex) and not depends_on(entries, ey["id"], ex["id"])
+        if x != y
+        and phase_key(ey) in reachable_phases(ex)
+        and may_need(ex, ey)
+        and not depends_on(entries, ey["id"], ex["id"])
     ]
 
 
@@ -127,6 +136,8 @@ DOMAINS_OF = {p.key: st.sampled_from(p.domains) for p in PHASES}
 OPTIONALS = st.sampled_from([None, *FLAGS])
 JURISDICTIONS = st.sampled_from(JURISDICTION_SETS)
 INSTITUTION_TYPES = st.sampled_from(INSTITUTION_TYPE_SETS)
+STEP_OF = {domain: st.sampled_from([s.number for s in steps]) for domain, steps in DOMAIN_STEPS.items()}
+CLASSIFICATIONS = st.sampled_from(["public", "internal", "confidential", "restricted"])
 
 
 def subset(draw, items: list, most: int) -> list:
@@ -171,14 +182,18 @@ def catalogues(draw, required: dict[str, int] | None = None, plain: bool = False
             "phase": key if key == DATA_PLATFORM_TRACK else int(key),
             "kind": "foundation" if key == "0" and bits & 2 else "service",
             "holdsPhaseGate": bool(bits & 4),
+            "owner": f"team-{word}",
+            "dataClassification": draw(CLASSIFICATIONS),
         }
+        if entry["domain"] in STEP_OF:
+            entry["step"] = draw(STEP_OF[entry["domain"]])
         closure = sorted(prerequisite_closure(key))
         if closure and bits & 8:
             entry["gates"] = subset(draw, closure, 3)
         if bits & 16:
             entry["database"] = DOMAINS[entry["domain"]].database
         allowed = reachable_phases(entry)
-        candidates = [ids[j] for j in order[:position] if phase_of[j] in allowed]
+        candidates = [ids[j] for j in order[:position] if phase_of[j] in allowed and may_need(entry, entries[j])]
         if candidates:
             entry["needs"] = subset(draw, candidates, 3)
             entry["after"] = subset(draw, candidates, 1)
@@ -423,12 +438,15 @@ def stack_config(swift: bool) -> StackConfig:
         {
             "environment": "dev",
             "awsAccountId": "111122223333",
-            "jurisdictions": ["NZ", "AU"],
+            # One tenant of each institution type, in both jurisdictions: every module is active for some tenant.
+            "tenants": [
+                {"id": kind.replace("_", "-"), "name": kind, "institutionType": kind, "jurisdictions": ["NZ", "AU"]}
+                for kind in ("bank", "credit_union", "building_society")
+            ],
             "alertEmail": "platform-alerts@bank.co.nz",
             "payments": {"swift": {"enabled": swift}},
             "cards": {"enabled": True},
             "observability": {"datadog": {"enabled": True}},
-            "risk": {"nzPrudential": {"enabled": True}},
             "analytics": {"snowflake": {"enabled": True}},
         }
     )
@@ -454,7 +472,11 @@ def manifest_for(entries: list[dict], sha: str) -> ReleaseManifest:
 @FAST
 @given(st.data())
 def test_needing_a_module_the_stack_disables_is_reported(data):
-    entries = data.draw(catalogues(required={data.draw(st.sampled_from(PHASE_KEYS)): 2}, plain=True))
+    # A later phase and one it waits for: a need between them is legal (another domain, or SD07's own track).
+    later, earlier = data.draw(
+        st.sampled_from([(a, b) for a in PHASE_KEYS for b in sorted(prerequisite_closure(a))]), label="phases"
+    )
+    entries = data.draw(catalogues(required={later: 1, earlier: 1}, plain=True))
     x, y = data.draw(st.sampled_from(valid_need_pairs(entries)), label="pair")
     if entries[y]["id"] not in entries[x].get("needs", []):
         entries[x].setdefault("needs", []).append(entries[y]["id"])
