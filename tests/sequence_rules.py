@@ -1,33 +1,146 @@
 """The deployment sequence document, as checks on a plan graph.
 
-Each function states one kind of rule from seeds/000 (the deployment
-sequence) and raises AssertionError naming what breaks it. test_sequence_graph
-runs them on the real dev, uat and prod plans and shows each failing on a
-deliberately broken catalogue. Modules are named by slug: only the six
-foundation IDs are fixed (DESIGN G12).
+Each function states one kind of rule from seeds/000 (the deployment sequence)
+and raises AssertionError naming what breaks it. The expectations come from
+tests/data/deployment_sequence.yaml — the tests' own reading of the document —
+never from model/ (STYLE.md, 12). test_sequence_graph runs them on the real
+dev, uat and prod plans and shows each failing on deliberately broken data.
+
+Ordering is the engine's: "X waits for Y" is reachability over dependencies,
+parents and providers (bankctl/plan_graph.py). Modules are named by slug: only
+the six foundation IDs are fixed (DESIGN G12). A rule about a named module
+fails when that module is missing from a stack it applies to (plan.module
+raises), so no rule passes silently on a stack that disabled its subject.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
 from bankctl.plan_graph import PlanGraph
 
-FOUNDATION_GATE_MEMBERS = ("MOD-104", "MOD-103", "MOD-045", "MOD-076", "MOD-046")
+SEQUENCE_FILE = Path(__file__).parent / "data" / "deployment_sequence.yaml"
+
+
+@dataclass(frozen=True)
+class Document:
+    """The sequence document as the tests read it."""
+
+    gate_column: dict[str, tuple[str, ...]]
+    domain_of_phase: dict[str, str]
+    early_starters: dict[str, tuple[str, ...]]
+    phase0: dict[str, tuple[str, ...]]
+    outside_foundation_gate: frozenset[str]
+    steps: dict[str, dict[int, tuple[tuple[int, ...], tuple[str, ...]]]]  # domain → step → (after, modules)
+
+    @staticmethod
+    def from_data(data: dict) -> Document:
+        return Document(
+            gate_column={k: tuple(v) for k, v in data["gateColumn"].items()},
+            domain_of_phase=dict(data["domainOfPhase"]),
+            early_starters={k: tuple(v) for k, v in data["earlyStarters"].items()},
+            phase0={k: tuple(v) for k, v in data["phase0"].items()},
+            outside_foundation_gate=frozenset(data["outsideFoundationGate"]),
+            steps={
+                domain: {int(n): (tuple(s["after"]), tuple(s["modules"])) for n, s in steps.items()}
+                for domain, steps in data["steps"].items()
+            },
+        )
+
+    def phase_closure(self, phases: tuple[str, ...]) -> set[str]:
+        """The given phases and every phase they wait for."""
+        seen: set[str] = set()
+        pending = list(phases)
+        while pending:
+            p = pending.pop()
+            if p not in seen:
+                seen.add(p)
+                pending += self.gate_column[p]
+        return seen
+
+    def gates_of(self, slug: str, phase: str) -> tuple[str, ...]:
+        return self.early_starters.get(slug, self.gate_column[phase])
+
+    def step_of(self, slug: str) -> tuple[str, int] | None:
+        for domain, steps in self.steps.items():
+            for number, (_after, modules) in steps.items():
+                if slug in modules:
+                    return domain, number
+        return None
+
+    def step_closure(self, domain: str, number: int) -> set[int]:
+        """The steps that step `number` waits for, directly or through another step."""
+        seen: set[int] = set()
+        pending = list(self.steps[domain][number][0])
+        while pending:
+            n = pending.pop()
+            if n not in seen:
+                seen.add(n)
+                pending += self.steps[domain][n][0]
+        return seen
+
+
+@cache
+def document() -> Document:
+    return Document.from_data(yaml.safe_load(SEQUENCE_FILE.read_text(encoding="utf-8")))
+
+
+# --- reachability helpers (built on the plan reader's engine ordering) -----------------------------
+
+
+def _before(plan: PlanGraph, urn: str) -> frozenset[str]:
+    """Everything any resource of component `urn` waits for."""
+    cache_ = plan.__dict__.setdefault("_before_cache", {})
+    if urn not in cache_:
+        found: set[str] = set()
+        for u in plan.subtree(urn):
+            found |= plan.waits_on(u)
+        cache_[urn] = frozenset(found)
+    return cache_[urn]
+
+
+def touches(plan: PlanGraph, a: str, b: str) -> bool:
+    """Some resource of A waits for some resource of B."""
+    return bool(_before(plan, a) & set(plan.custom_resources(b)))
 
 
 def assert_waits(plan: PlanGraph, later: str, *earlier: str) -> None:
-    """`later` starts only after each of `earlier` is done (skipping modules the stack disables)."""
-    if not plan.is_enabled(later):
-        return
+    """`later` starts only after each of `earlier` is done. Both must be deployed by the stack."""
     for e in earlier:
-        if plan.is_enabled(e):
-            assert plan.waits_for(plan.module(later), plan.module(e)), f"{later} does not wait for {e}"
+        assert plan.waits_for(plan.module(later), plan.module(e)), f"{later} does not wait for {e}"
 
 
 def assert_independent(plan: PlanGraph, a: str, b: str) -> None:
-    """Neither waits for any part of the other: they can deploy in parallel."""
-    if plan.is_enabled(a) and plan.is_enabled(b):
-        assert not plan.touches(plan.module(a), plan.module(b)), f"{a} waits for {b}"
-        assert not plan.touches(plan.module(b), plan.module(a)), f"{b} waits for {a}"
+    """Neither waits for any part of the other: they can deploy in parallel. Both must be deployed."""
+    assert not touches(plan, plan.module(a), plan.module(b)), f"{a} waits for {b}"
+    assert not touches(plan, plan.module(b), plan.module(a)), f"{b} waits for {a}"
+
+
+# --- the gate column (deployment sequence, "Phases overview") -----------------------------------
+
+
+def assert_gate_column(plan: PlanGraph, doc: Document | None = None) -> None:
+    """Every module waits for the gates of its phase's gate column, and for nothing of a phase that
+    column does not reach (directly or through another gate): no less and no more than the document says."""
+    doc = doc or document()
+    all_phases = set(doc.gate_column)
+    for phase in sorted(all_phases):
+        for m in plan.modules(phase=phase):
+            required = doc.gates_of(m["slug"], phase)
+            for g in required:
+                assert plan.waits_for(m["urn"], plan.gate(g)), f"{m['slug']} (Phase {phase}) does not wait for gate {g}"
+            for other in sorted(all_phases - doc.phase_closure(required) - {phase}):
+                assert not touches(plan, m["urn"], plan.gate(other)), (
+                    f"{m['slug']} (Phase {phase}) waits for the gate of Phase {other}, which it must not"
+                )
+                for o in plan.modules(phase=other):
+                    assert not touches(plan, m["urn"], o["urn"]), (
+                        f"{m['slug']} (Phase {phase}) waits for {o['slug']} of Phase {other}, which it must not"
+                    )
 
 
 def assert_never_waits_for_phase(plan: PlanGraph, phase, other) -> None:
@@ -35,217 +148,143 @@ def assert_never_waits_for_phase(plan: PlanGraph, phase, other) -> None:
     gate = plan.gate(other)
     others = plan.modules(phase=other)
     for m in plan.modules(phase=phase):
-        assert not plan.touches(m["urn"], gate), f"Phase {phase}: {m['slug']} waits for the Phase {other} gate"
+        assert not touches(plan, m["urn"], gate), f"Phase {phase}: {m['slug']} waits for the Phase {other} gate"
         for o in others:
-            assert not plan.touches(m["urn"], o["urn"]), f"Phase {phase}: {m['slug']} waits for {o['slug']}"
+            assert not touches(plan, m["urn"], o["urn"]), f"Phase {phase}: {m['slug']} waits for {o['slug']}"
 
 
-# --- the gate column (deployment sequence, "Phases overview") -----------------------------------
-
-# Modules the document lets start before their phase's whole gate column.
-EARLY_STARTERS = {"realtime-sanctions-screening": ("0",)}
-
-
-def assert_gate_column(plan: PlanGraph) -> None:
-    """Every module waits for the gates its phase's gate column names; every gate for its phase."""
-    for phase in plan.bank["phases"]:
-        for m in plan.modules(phase=phase["key"]):
-            required = EARLY_STARTERS.get(m["slug"], phase["after"])
-            for g in required:
-                assert plan.waits_for(m["urn"], plan.gate(g)), (
-                    f"{m['slug']} (Phase {phase['key']}) does not wait for gate {g}"
-                )
-            for g in phase["after"]:
-                if g not in required:
-                    assert not plan.touches(m["urn"], plan.gate(g)), (
-                        f"{m['slug']} waits for gate {g}, which it must not"
-                    )
+def assert_gates_close_their_phase(plan: PlanGraph, doc: Document | None = None) -> None:
+    """Each gate waits for every module of its phase (the foundation gate without MOD-102, DESIGN G1)."""
+    doc = doc or document()
+    for phase in doc.gate_column:
+        for m in plan.modules(phase=phase):
+            if m["slug"] in doc.outside_foundation_gate:
+                assert not touches(plan, plan.gate(phase), m["urn"]), f"the Phase {phase} gate waits for {m['slug']}"
+            else:
+                assert plan.waits_for(plan.gate(phase), m["urn"]), f"gate {phase} does not wait for {m['slug']}"
 
 
-def assert_gates_wait_for_their_phase(plan: PlanGraph) -> None:
-    for phase in plan.bank["phases"]:
-        for m in plan.modules(phase=phase["key"]):
-            if m["id"] == "MOD-102":
-                continue  # DESIGN G1
-            assert plan.waits_for(phase["gate"], m["urn"]), f"gate {phase['key']} does not wait for {m['slug']}"
+# --- Phase 0 (steps 0.1–0.4) ----------------------------------------------------------------------
 
 
-def assert_foundation_gate_excludes_snowflake(plan: PlanGraph) -> None:
-    """DESIGN G1: the foundation gate waits for Phase 0 without MOD-102; pipelines wait for MOD-102."""
-    for mid in FOUNDATION_GATE_MEMBERS:
-        assert plan.waits_for(plan.gate(0), plan.module(mid)), f"the foundation gate does not wait for {mid}"
-    if plan.is_enabled("snowflake-configuration"):
-        assert not plan.touches(plan.gate(0), plan.module("MOD-102")), "the foundation gate waits for MOD-102"
-        for m in plan.modules(phase="data-platform"):
-            assert plan.waits_for(m["urn"], plan.module("MOD-102")), f"{m['slug']} does not wait for MOD-102"
+def assert_phase0_order(plan: PlanGraph, doc: Document | None = None) -> None:
+    """Each foundation module follows exactly the ones the document names, transitively; the rest run beside it."""
+    doc = doc or document()
 
+    def follows(slug: str) -> set[str]:
+        seen, pending = set(), list(doc.phase0[slug])
+        while pending:
+            s = pending.pop()
+            if s not in seen:
+                seen.add(s)
+                pending += doc.phase0[s]
+        return seen
 
-def assert_no_application_module_waits_for_snowflake(plan: PlanGraph) -> None:
-    if not plan.is_enabled("snowflake-configuration"):
-        return
-    snowflake = plan.module("MOD-102")
-    for m in plan.bank["modules"]:
-        if m["enabled"] and isinstance(m["phase"], int) and m["phase"] >= 1:
-            assert not plan.touches(m["urn"], snowflake), f"{m['slug']} waits for MOD-102"
-
-
-# --- Phase 0 internal order ----------------------------------------------------------------------
-
-
-def assert_phase0_order(plan: PlanGraph) -> None:
-    for mid in ("MOD-103", "MOD-102", "MOD-045", "MOD-076", "MOD-046"):
-        if any(m["id"] == mid and m["enabled"] for m in plan.bank["modules"]):
-            assert plan.waits_for(plan.module(mid), plan.module("MOD-104")), f"{mid} does not follow MOD-104"
-    assert_waits(plan, "dba-access-control", "neon-database-bootstrap", "secrets-key-management")
-    for a, b in (
-        ("neon-database-bootstrap", "snowflake-configuration"),
-        ("secrets-key-management", "observability-platform"),
-        # Step 0.3: "MOD-103 does not need to be finished".
-        ("secrets-key-management", "neon-database-bootstrap"),
-        ("observability-platform", "neon-database-bootstrap"),
-    ):
-        assert_independent(plan, a, b)
+    for slug in doc.phase0:
+        if not plan.is_enabled(slug):
+            continue  # only MOD-102 may be off, and only in local (tested with the stack config)
+        for other in doc.phase0:
+            if other == slug or not plan.is_enabled(other):
+                continue
+            if other in follows(slug):
+                assert plan.waits_for(plan.module(slug), plan.module(other)), f"{slug} does not follow {other}"
+            else:
+                assert not touches(plan, plan.module(slug), plan.module(other)), f"{slug} waits for {other}"
 
 
 # --- in-domain order ("Deploy order within SDxx") ------------------------------------------------
 
-IN_DOMAIN_ORDER: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "SD01": [
-        ("balance-service", ("account-creation",)),
-        ("general-ledger", ("account-creation",)),
-        ("interest-engine", ("balance-service",)),
-        ("fee-engine", ("balance-service",)),
-        ("statement-generation", ("balance-service", "transaction-history")),
-        ("overdraft-management", ("account-creation", "balance-service")),
-        ("limit-management", ("account-creation", "balance-service")),
-        ("direct-debit-setup", ("account-creation",)),
-        ("recurring-payment-setup", ("account-creation",)),
-    ],
-    "SD02": [
-        ("eidv-document-verification", ("customer-identity-core",)),
-        ("kyc-risk-scoring", ("eidv-document-verification",)),
-        ("sanctions-pep-screening", ("kyc-risk-scoring",)),
-        ("kyc-lifecycle-management", ("sanctions-pep-screening",)),
-    ],
-    "SD03": [
-        ("suspicious-activity-detection", ("transaction-monitoring-rules",)),
-        ("str-generation", ("suspicious-activity-detection",)),
-        ("aml-case-management", ("str-generation",)),
-        *[
-            (
-                report,
-                (
-                    "transaction-monitoring-rules",
-                    "suspicious-activity-detection",
-                    "str-generation",
-                    "realtime-sanctions-screening",
-                    "aml-case-management",
-                ),
-            )
-            for report in ("austrac-reporting", "fma-reporting")
-        ],
-    ],
-    "SD04": [
-        *[
-            (rail, ("payment-instruction-core",))
-            for rail in (
-                "bpay-rail",
-                "nz-faster-payments-rail",
-                "npp-realtime-payments",
-                "swift-correspondent-banking",
-                "payment-scheduling",
-                "scam-detection-friction",
-            )
-        ],
-        ("confirmation-of-payee", ("npp-realtime-payments",)),
-    ],
-    "SD05": [
-        # Intake needs the KYC-passed token that SD02 issues.
-        ("credit-application-intake", ("kyc-token-issuance",)),
-        ("credit-bureau-gateway", ("credit-application-intake",)),
-        ("credit-decision-engine", ("credit-bureau-gateway",)),
-        ("credit-decision-engine", ("credit-application-intake", "internal-credit-risk-scoring")),
-        ("credit-decision-engine", ("credit-bureau-equifax", "credit-bureau-centrix")),
-        ("loan-origination", ("credit-decision-engine",)),
-        ("loan-servicing", ("loan-origination", "general-ledger")),
-        ("collections-arrears", ("loan-servicing",)),
-    ],
-    "SD06": [
-        ("related-party-exposure", ("risk-data-ingestion",)),
-        ("concentration-risk", ("risk-data-ingestion",)),
-        ("capital-ratio-monitoring", ("risk-data-ingestion",)),
-        ("nz-obr-monitoring", ("risk-data-ingestion",)),
-        ("nz-dcs-monitoring", ("risk-data-ingestion",)),
-        (
-            "risk-reporting",
-            (
-                "related-party-exposure",
-                "concentration-risk",
-                "capital-ratio-monitoring",
-                "nz-obr-monitoring",
-                "nz-dcs-monitoring",
-            ),
-        ),
-    ],
-    "SD08": [
-        ("onboarding-flows", ("session-authentication", "eidv-document-verification", "account-creation")),
-        ("account-dashboard", ("balance-service", "statement-generation")),
-        ("payment-initiation-flows", ("payment-instruction-core",)),
-        ("card-management", ("card-scheme-integration",)),
-        ("loan-application-flows", ("credit-application-intake", "responsible-lending-disclosure")),
-    ],
-}
+
+def assert_in_domain_order_is_the_steps(plan: PlanGraph, domain: str, doc: Document | None = None) -> None:
+    """Each module of `domain` waits for every module of the steps its step depends on, and for no
+    other module of its domain: no more and no fewer."""
+    doc = doc or document()
+    modules = plan.modules(domain=domain)
+    step = {}
+    for m in modules:
+        where = doc.step_of(m["slug"])
+        assert where is not None and where[0] == domain, f"{m['slug']} is in no step of {domain} in the document"
+        step[m["slug"]] = where[1]
+    for m in modules:
+        earlier = doc.step_closure(domain, step[m["slug"]])
+        for o in modules:
+            if o is m:
+                continue
+            if step[o["slug"]] in earlier:
+                assert plan.waits_for(m["urn"], o["urn"]), (
+                    f"{m['slug']} (step {step[m['slug']]}) does not wait for {o['slug']} (step {step[o['slug']]})"
+                )
+            else:
+                assert not touches(plan, m["urn"], o["urn"]), (
+                    f"{m['slug']} (step {step[m['slug']]}) waits for {o['slug']} (step {step[o['slug']]}), "
+                    "an ordering the document does not state"
+                )
 
 
-def assert_in_domain_order(plan: PlanGraph, domain: str) -> None:
-    for later, earlier in IN_DOMAIN_ORDER[domain]:
-        assert_waits(plan, later, *earlier)
+def _longest_chain(nodes: list, waits: dict) -> int:
+    depth: dict = {}
+
+    def d(n) -> int:
+        if n not in depth:
+            depth[n] = 1 + max((d(x) for x in waits[n]), default=0)
+        return depth[n]
+
+    return max((d(n) for n in nodes), default=0)
 
 
-def assert_sd01_account_lifecycle_first(plan: PlanGraph) -> None:
-    """Account lifecycle modules have no SD01 cross-dependencies."""
-    lifecycle = ("account-creation", "account-status-management", "account-closure")
-    for slug in lifecycle:
-        for other in plan.modules(domain="SD01"):
-            if other["slug"] != slug:
-                assert not plan.touches(plan.module(slug), other["urn"]), f"{slug} waits for {other['slug']}"
+def assert_domain_depth_is_its_step_depth(plan: PlanGraph, domain: str, doc: Document | None = None) -> None:
+    """The longest chain of in-domain waits equals the longest chain of the document's steps that hold a
+    deployed module."""
+    doc = doc or document()
+    modules = plan.modules(domain=domain)
+    waits = {
+        m["urn"]: [o["urn"] for o in modules if o is not m and plan.waits_for(m["urn"], o["urn"])] for m in modules
+    }
+    deployed_steps = {doc.step_of(m["slug"])[1] for m in modules}
+    step_waits = {n: [s for s in doc.step_closure(domain, n) if s in deployed_steps] for n in deployed_steps}
+    plan_depth, document_depth = _longest_chain(list(waits), waits), _longest_chain(list(step_waits), step_waits)
+    assert plan_depth == document_depth, (
+        f"{domain} deploys in {plan_depth} tiers; the document's steps need {document_depth}"
+    )
 
 
-def assert_sd03_sanctions_screening_needs_only_phase0(plan: PlanGraph) -> None:
-    s = plan.module("realtime-sanctions-screening")
-    assert plan.waits_for(s, plan.gate(0))
-    for phase in (1, 2):
-        assert not plan.touches(s, plan.gate(phase)), f"real-time sanctions screening waits for gate {phase}"
-    for other in plan.modules(domain="SD03"):
-        if other["slug"] != "realtime-sanctions-screening":
-            assert not plan.touches(s, other["urn"]), f"real-time sanctions screening waits for {other['slug']}"
+# --- the critical path -----------------------------------------------------------------------------
 
 
-def assert_sd04_scam_detection_beside_rails(plan: PlanGraph) -> None:
-    for rail in (
-        "bpay-rail",
-        "nz-faster-payments-rail",
-        "npp-realtime-payments",
-        "swift-correspondent-banking",
-        "confirmation-of-payee",
-    ):
-        assert_independent(plan, "scam-detection-friction", rail)
+def shortest_schedule(plan: PlanGraph, doc: Document | None = None) -> int:
+    """The fewest deployment waves the document allows for the modules this stack deploys: Phase 0's
+    order, the gate column, the early starters and the steps — computed from the document alone."""
+    doc = doc or document()
+    deployed = {m["slug"] for m in plan.bank["modules"] if m["enabled"]}
+    phase_modules: dict[str, list[str]] = {"0": [s for s in doc.phase0 if s in deployed]}
+    for phase, domain in doc.domain_of_phase.items():
+        phase_modules[phase] = [s for _a, mods in doc.steps[domain].values() for s in mods if s in deployed]
+    wave: dict[tuple[str, str], int] = {}
+
+    def module_wave(slug: str, phase: str) -> int:
+        key = ("module", slug)
+        if key not in wave:
+            before = [gate_wave(g) for g in ([] if phase == "0" else doc.gates_of(slug, phase))]
+            if phase == "0":
+                before += [module_wave(s, "0") for s in doc.phase0[slug] if s in deployed]
+            else:
+                domain, number = doc.step_of(slug)
+                earlier = doc.step_closure(domain, number)
+                before += [module_wave(s, phase) for n in earlier for s in doc.steps[domain][n][1] if s in deployed]
+            wave[key] = 1 + max(before, default=0)
+        return wave[key]
+
+    def gate_wave(phase: str) -> int:
+        key = ("gate", phase)
+        if key not in wave:
+            members = [s for s in phase_modules[phase] if s not in doc.outside_foundation_gate]
+            wave[key] = 1 + max((module_wave(s, phase) for s in members), default=0)
+        return wave[key]
+
+    return max(gate_wave(p) for p in phase_modules)
 
 
-def assert_sd05_responsible_lending_has_no_runtime_dependency(plan: PlanGraph) -> None:
-    disclosure = plan.module("responsible-lending-disclosure")
-    for other in plan.modules(domain="SD05"):
-        if other["slug"] != "responsible-lending-disclosure":
-            assert not plan.touches(disclosure, other["urn"]), f"responsible lending waits for {other['slug']}"
-
-
-def assert_sd08_authentication_first_and_open_banking_last(plan: PlanGraph) -> None:
-    auth = plan.module("session-authentication")
-    open_banking = {"open-banking-cdr-au", "open-banking-nz"}
-    for m in plan.modules(domain="SD08"):
-        if m["slug"] == "session-authentication":
-            continue
-        assert plan.waits_for(m["urn"], auth), f"{m['slug']} does not wait for authentication"
-        for ob in open_banking:
-            if m["slug"] not in open_banking and plan.is_enabled(ob):
-                assert plan.waits_for(plan.module(ob), m["urn"]), f"{ob} does not wait for {m['slug']}"
+def assert_critical_path_is_the_shortest(plan: PlanGraph, doc: Document | None = None) -> None:
+    waves = plan.waves()
+    longest, allowed = max(waves.values()), shortest_schedule(plan, doc)
+    assert longest == allowed, f"the plan deploys in {longest} waves; the document allows {allowed}"

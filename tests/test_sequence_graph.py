@@ -1,8 +1,8 @@
 """The deployment sequence, checked on the real dev, uat and prod plans — and shown failing on broken data.
 
-Ordering semantics are the engine's: a resource waits for its dependencies and
-for its parent's registration, and a component registers after its own
-dependencies, so "waits for" is reachability over dependencies + parents.
+Expectations come from tests/data/deployment_sequence.yaml (the document, written out), never from
+model/. Ordering semantics are the engine's: a resource waits for its dependencies and for its parent's
+registration, and a component registers after its own dependencies, so "waits for" is reachability.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from model.phases import PHASES
 from model.platform import resolve_platform
 from model.releases import load_release_manifest
 from model.stack_config import load_stack_config
+from model.steps import DOMAIN_STEPS
 from tests import sequence_rules as rules
 from tests.conftest import PROJECT_DIR, offline_plan
 
 STACKS = ("dev", "uat", "prod")
+STEPPED_DOMAINS = ("SD01", "SD02", "SD03", "SD04", "SD05", "SD06", "SD08")
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -32,12 +34,12 @@ def plan(request) -> PlanGraph:
 # --- Phases overview: the gate column --------------------------------------------------------------
 
 
-def test_every_module_waits_for_the_gates_of_its_phase(plan):
+def test_every_module_waits_for_exactly_its_gate_column(plan):
     rules.assert_gate_column(plan)
 
 
-def test_every_gate_waits_for_every_module_of_its_phase(plan):
-    rules.assert_gates_wait_for_their_phase(plan)
+def test_every_gate_closes_its_phase(plan):
+    rules.assert_gates_close_their_phase(plan)
 
 
 def test_aml_waits_for_core_banking_and_kyc(plan):
@@ -48,73 +50,119 @@ def test_aml_waits_for_core_banking_and_kyc(plan):
 def test_app_layer_waits_for_every_prior_phase(plan):
     for m in plan.modules(domain="SD08"):
         for phase in range(7):
-            assert plan.waits_for(m["urn"], plan.gate(phase))
+            assert plan.waits_for(m["urn"], plan.gate(phase)), (m["slug"], phase)
 
 
 # --- Parallelism ("Modules that can run in parallel within a phase") ------------------------------
 
 
-def test_phase_2_never_waits_for_phase_1(plan):
+def test_phases_1_and_2_run_beside_each_other(plan):
     rules.assert_never_waits_for_phase(plan, 2, 1)
     rules.assert_never_waits_for_phase(plan, 1, 2)
 
 
-def test_phase_4_never_waits_for_phase_2(plan):
-    # Phase 4's gate is Phase 1, not Phase 2.
-    rules.assert_never_waits_for_phase(plan, 4, 2)
-
-
-def test_phase_6_waits_only_for_phase_1(plan):
-    for other in (2, 3, 4, 5, 7):
-        rules.assert_never_waits_for_phase(plan, 6, other)
-
-
 def test_phases_2_4_and_6_run_beside_each_other(plan):
+    # "Phase 4 gate is Phase 1, not Phase 2"; "Phase 6 gate is Phase 1 only".
     for a, b in ((2, 4), (4, 2), (2, 6), (6, 2), (4, 6), (6, 4)):
         rules.assert_never_waits_for_phase(plan, a, b)
 
 
 def test_no_application_module_waits_for_snowflake(plan):
-    rules.assert_no_application_module_waits_for_snowflake(plan)
-
-
-def test_foundation_gate_is_phase_0_without_mod_102(plan):
-    rules.assert_foundation_gate_excludes_snowflake(plan)
+    snowflake = plan.module("MOD-102")
+    for m in plan.bank["modules"]:
+        if m["enabled"] and isinstance(m["phase"], int) and m["phase"] >= 1:
+            assert not rules.touches(plan, m["urn"], snowflake), f"{m['slug']} waits for MOD-102"
+    for m in plan.modules(phase="data-platform"):
+        assert plan.waits_for(m["urn"], snowflake), f"{m['slug']} does not wait for MOD-102"  # DESIGN G1
 
 
 # --- Phase 0 ---------------------------------------------------------------------------------------
 
 
-def test_phase_0_internal_order(plan):
+def test_phase_0_order(plan):
     rules.assert_phase0_order(plan)
 
 
-# --- Deploy order within each domain ---------------------------------------------------------------
+# --- Deploy order within each domain: the document's steps, exactly ------------------------------
 
 
-@pytest.mark.parametrize("domain", sorted(rules.IN_DOMAIN_ORDER))
-def test_in_domain_order(plan, domain):
-    rules.assert_in_domain_order(plan, domain)
+@pytest.mark.parametrize("domain", STEPPED_DOMAINS)
+def test_in_domain_order_is_the_documents_steps(plan, domain):
+    rules.assert_in_domain_order_is_the_steps(plan, domain)
+
+
+@pytest.mark.parametrize("domain", STEPPED_DOMAINS)
+def test_each_domain_is_as_deep_as_its_steps(plan, domain):
+    rules.assert_domain_depth_is_its_step_depth(plan, domain)
+
+
+def test_the_critical_path_is_the_shortest_the_document_allows(plan):
+    rules.assert_critical_path_is_the_shortest(plan)
+
+
+def test_the_shortest_schedule_is_twenty_waves():
+    # Written out by hand from the document, so the schedule computation itself is checked:
+    # MOD-104, MOD-103, MOD-046, gate 0 (4); SD02 steps 1–5 (9), gate 2 (10); SD05 steps 2, 3, 5, 6, 7 (15),
+    # gate 5 (16); SD08 steps 1, 2, 8 (19), gate 7 (20).
+    assert rules.shortest_schedule(PlanGraph(offline_plan("dev").document)) == 20
+
+
+# --- What the document says of particular steps ---------------------------------------------------
 
 
 def test_sd01_account_lifecycle_modules_deploy_first_in_parallel(plan):
-    rules.assert_sd01_account_lifecycle_first(plan)
+    # "No SD01 cross-dependencies; deploy first or in parallel."
+    lifecycle = ("account-creation", "account-status-management", "account-closure")
+    for slug in lifecycle:
+        for other in plan.modules(domain="SD01"):
+            if other["slug"] != slug:
+                assert not rules.touches(plan, plan.module(slug), other["urn"]), f"{slug} waits for {other['slug']}"
 
 
 def test_sd03_realtime_sanctions_screening_needs_only_phase_0(plan):
-    rules.assert_sd03_sanctions_screening_needs_only_phase0(plan)
+    screening = plan.module("realtime-sanctions-screening")
+    assert plan.waits_for(screening, plan.gate(0))
+    for phase in (1, 2):
+        assert not rules.touches(plan, screening, plan.gate(phase)), f"real-time screening waits for gate {phase}"
+    for other in plan.modules(domain="SD03"):
+        if other["urn"] != screening:
+            assert not rules.touches(plan, screening, other["urn"]), f"real-time screening waits for {other['slug']}"
+
+
+# "Scam detection ... can deploy in parallel with rail modules" — the rails each stack deploys.
+RAILS = {
+    "dev": ("bpay-rail", "nz-faster-payments-rail", "npp-realtime-payments", "confirmation-of-payee"),
+    "uat": ("bpay-rail", "nz-faster-payments-rail", "npp-realtime-payments", "confirmation-of-payee",
+            "swift-correspondent-banking"),
+    "prod": ("bpay-rail", "nz-faster-payments-rail", "npp-realtime-payments", "confirmation-of-payee",
+             "swift-correspondent-banking"),
+}  # fmt: skip
 
 
 def test_sd04_scam_detection_deploys_beside_the_rails(plan):
-    rules.assert_sd04_scam_detection_beside_rails(plan)
+    for rail in RAILS[plan.bank["stack"]]:
+        rules.assert_independent(plan, "scam-detection-friction", rail)
 
 
 def test_sd05_responsible_lending_has_no_runtime_dependency(plan):
-    rules.assert_sd05_responsible_lending_has_no_runtime_dependency(plan)
+    disclosure = plan.module("responsible-lending-disclosure")
+    for other in plan.modules(domain="SD05"):
+        if other["slug"] != "responsible-lending-disclosure":
+            assert not rules.touches(plan, disclosure, other["urn"]), f"responsible lending waits for {other['slug']}"
 
 
-def test_sd08_authentication_first_open_banking_last(plan):
-    rules.assert_sd08_authentication_first_and_open_banking_last(plan)
+def test_sd08_authentication_before_onboarding_and_open_banking_last(plan):
+    rules.assert_waits(plan, "onboarding-flows", "session-authentication")
+    open_banking = {"open-banking-cdr-au", "open-banking-nz"}
+    for m in plan.modules(domain="SD08"):
+        if m["slug"] not in open_banking and m["slug"] != "consent-dashboard":
+            for ob in open_banking:
+                rules.assert_waits(plan, ob, m["slug"])
+    # Only onboarding waits for authentication: the dashboard, payments, cards, loans and notifications
+    # depend on other domains, which the Phase 7 gate already covers.
+    for slug in ("account-dashboard", "payment-initiation-flows", "card-management", "loan-application-flows",
+                 "notifications-alerts", "banker-console"):  # fmt: skip
+        rules.assert_independent(plan, slug, "session-authentication")
 
 
 def test_optional_modules_follow_their_flags():
@@ -123,19 +171,20 @@ def test_optional_modules_follow_their_flags():
     assert not dev.is_enabled("swift-correspondent-banking")  # payments.swift.enabled: false in dev
     assert prod.is_enabled("swift-correspondent-banking")
     assert prod.waits_for(prod.module("swift-correspondent-banking"), prod.module("payment-instruction-core"))
+    with pytest.raises(KeyError, match="disabled in stack dev"):
+        rules.assert_waits(dev, "swift-correspondent-banking", "payment-instruction-core")
 
 
-# --- Each kind of assertion fails on a deliberately broken catalogue ----------------------------
-# The validator accepts each of these catalogues: only the graph rules can tell they break the
-# sequence document.
+# --- Each kind of assertion fails on deliberately broken data --------------------------------------
+# The validator accepts each of these: only the graph rules can tell they break the sequence document.
 
 
-def broken_plan(mutate_modules=None, phases=PHASES, stack: str = "dev") -> PlanGraph:
+def broken_plan(mutate_modules=None, phases=PHASES, steps=DOMAIN_STEPS, stack: str = "dev") -> PlanGraph:
     entries = yaml.safe_load(DEFAULT_CATALOGUE_FILE.read_text())["modules"]
     by_slug = {e["slug"]: e for e in entries}
     if mutate_modules:
         mutate_modules(by_slug)
-    catalogue = parse_catalogue(entries, phases=phases)
+    catalogue = parse_catalogue(entries, phases=phases, steps=steps)
     platform = resolve_platform(
         stack, load_stack_config(PROJECT_DIR, stack), catalogue, load_release_manifest(PROJECT_DIR, stack)
     )
@@ -149,47 +198,85 @@ def _set(slug, **fields):
     return mutate
 
 
-def test_broken_in_domain_order_is_caught():
-    # STR generation no longer waits for suspicious activity detection.
-    broken = broken_plan(_set("str-generation", needs=[]))
-    with pytest.raises(AssertionError, match="str-generation does not wait for suspicious-activity-detection"):
-        rules.assert_in_domain_order(broken, "SD03")
+def _phases(key: str, after: tuple[str, ...]):
+    return tuple(p.model_copy(update={"after": after}) if p.key == key else p for p in PHASES)
 
 
-def test_broken_gate_column_is_caught():
-    # AML's rules engine would start with only Phase 1 done (a narrower gate list is valid catalogue data).
-    broken = broken_plan(_set("transaction-monitoring-rules", gates=["1"], needs=[]))
-    with pytest.raises(AssertionError, match="transaction-monitoring-rules .Phase 3. does not wait for gate 2"):
+def _steps(domain: str, number: int, after: tuple[int, ...]):
+    return {
+        **DOMAIN_STEPS,
+        domain: tuple(s.model_copy(update={"after": after}) if s.number == number else s for s in DOMAIN_STEPS[domain]),
+    }
+
+
+def test_a_module_moved_to_another_step_is_caught():
+    broken = broken_plan(_set("str-generation", step=2))
+    with pytest.raises(AssertionError, match=r"str-generation \(step 3\) does not wait for suspicious-activity"):
+        rules.assert_in_domain_order_is_the_steps(broken, "SD03")
+
+
+def test_a_changed_step_dependency_is_caught():
+    # model/steps.py saying disclosure depends on intake: an ordering the document does not state.
+    broken = broken_plan(steps=_steps("SD05", 4, (1,)))
+    with pytest.raises(
+        AssertionError,
+        match=r"(responsible-lending-disclosure|credit-product-config) \(step 4\) waits for credit-application-intake",
+    ):
+        rules.assert_in_domain_order_is_the_steps(broken, "SD05")
+
+
+def test_a_deeper_step_table_is_caught_by_depth_and_critical_path():
+    broken = broken_plan(steps=_steps("SD08", 3, (2,)))  # the dashboard after onboarding
+    with pytest.raises(AssertionError, match="SD08 deploys in 4 tiers; the document's steps need 3"):
+        rules.assert_domain_depth_is_its_step_depth(broken, "SD08")
+    with pytest.raises(AssertionError, match="the plan deploys in 21 waves; the document allows 20"):
+        rules.assert_critical_path_is_the_shortest(broken)
+
+
+def test_a_dropped_step_dependency_is_caught():
+    broken = broken_plan(steps=_steps("SD02", 5, ()))  # KYC lifecycle no longer after screening
+    with pytest.raises(AssertionError, match=r"kyc-(lifecycle-management|token-issuance) \(step 5\) does not wait for"):
+        rules.assert_in_domain_order_is_the_steps(broken, "SD02")
+
+
+@pytest.mark.parametrize("phase", ["1", "2"])
+def test_a_phase_waiting_for_nothing_is_caught(phase):
+    broken = broken_plan(phases=_phases(phase, ()))
+    with pytest.raises(AssertionError, match=rf"\(Phase {phase}\) does not wait for gate 0"):
         rules.assert_gate_column(broken)
+
+
+@pytest.mark.parametrize(("phase", "after", "extra"), [("3", ("1", "2", "4"), "4"), ("5", ("1", "2", "3"), "3")])
+def test_a_phase_waiting_for_more_than_its_gate_column_is_caught(phase, after, extra):
+    broken = broken_plan(phases=_phases(phase, after))
+    with pytest.raises(AssertionError, match=rf"\(Phase {phase}\) waits for the gate of Phase {extra}"):
+        rules.assert_gate_column(broken)
+
+
+def test_phase_2_waiting_for_phase_1_is_caught():
+    broken = broken_plan(phases=_phases("2", ("0", "1")))
+    with pytest.raises(AssertionError, match="Phase 2: .* waits for the Phase 1 gate"):
+        rules.assert_never_waits_for_phase(broken, 2, 1)
 
 
 def test_broken_gate_membership_is_caught():
     broken = broken_plan(_set("risk-reporting", holdsPhaseGate=False))
     with pytest.raises(AssertionError, match="gate 6 does not wait for risk-reporting"):
-        rules.assert_gates_wait_for_their_phase(broken)
-
-
-def test_broken_parallelism_is_caught():
-    # A phases table where Phase 2 waits for Phase 1 (the loose reading DESIGN G3 rejects the other way).
-    phases = tuple(p.model_copy(update={"after": ("0", "1")}) if p.key == "2" else p for p in PHASES)
-    broken = broken_plan(phases=phases)
-    with pytest.raises(AssertionError, match="Phase 2: .* waits for the Phase 1 gate"):
-        rules.assert_never_waits_for_phase(broken, 2, 1)
+        rules.assert_gates_close_their_phase(broken)
 
 
 def test_snowflake_in_the_foundation_gate_is_caught():
     broken = broken_plan(_set("snowflake-configuration", holdsPhaseGate=True))
+    with pytest.raises(AssertionError, match="the Phase 0 gate waits for snowflake-configuration"):
+        rules.assert_gates_close_their_phase(broken)
     with pytest.raises(AssertionError, match="waits for MOD-102"):
-        rules.assert_no_application_module_waits_for_snowflake(broken)
-    with pytest.raises(AssertionError, match="the foundation gate waits for MOD-102"):
-        rules.assert_foundation_gate_excludes_snowflake(broken)
+        test_no_application_module_waits_for_snowflake(broken)
 
 
-def test_broken_exception_is_caught():
-    # Real-time sanctions screening made to wait for the whole Phase 3 gate column.
+def test_an_early_starter_made_to_wait_is_caught():
     broken = broken_plan(_set("realtime-sanctions-screening", gates=None))
-    with pytest.raises(AssertionError, match="real-time sanctions screening waits for gate 1"):
-        rules.assert_sd03_sanctions_screening_needs_only_phase0(broken)
+    with pytest.raises(AssertionError, match="realtime-sanctions-screening .Phase 3. waits for the gate of Phase 1"):
+        rules.assert_gate_column(broken)
 
 
 def test_broken_phase_0_parallelism_is_caught():
@@ -199,34 +286,20 @@ def test_broken_phase_0_parallelism_is_caught():
         rules.assert_phase0_order(broken)
 
 
-def test_broken_independence_is_caught():
-    # Scam detection made to wait for a rail, which the document says it deploys beside.
-    def scam_after_npp(by_slug):
-        scam = by_slug["scam-detection-friction"]
-        scam["needs"] = [*scam["needs"], by_slug["npp-realtime-payments"]["id"]]
-
-    broken = broken_plan(scam_after_npp)
+def test_scam_detection_after_a_rail_is_caught():
+    broken = broken_plan(_set("scam-detection-friction", step=7))  # now after NPP, like confirmation of payee
     with pytest.raises(AssertionError, match="scam-detection-friction waits for npp-realtime-payments"):
-        rules.assert_sd04_scam_detection_beside_rails(broken)
+        test_sd04_scam_detection_deploys_beside_the_rails(broken)
 
 
 def test_open_banking_not_last_is_caught():
-    def open_banking_early(by_slug):
-        for slug in ("open-banking-cdr-au", "open-banking-nz"):
-            by_slug[slug]["needs"] = [by_slug["session-authentication"]["id"]]
-            by_slug[slug]["after"] = []
-
-    broken = broken_plan(open_banking_early)
-    with pytest.raises(AssertionError, match="open-banking-.* does not wait for"):
-        rules.assert_sd08_authentication_first_and_open_banking_last(broken)
+    broken = broken_plan(_set("open-banking-cdr-au", step=3))
+    with pytest.raises(AssertionError, match="open-banking-cdr-au does not wait for"):
+        test_sd08_authentication_before_onboarding_and_open_banking_last(broken)
 
 
-def test_responsible_lending_with_a_runtime_dependency_is_caught():
-    def disclosure_after_intake(by_slug):
-        by_slug["responsible-lending-disclosure"]["needs"] = [by_slug["credit-application-intake"]["id"]]
-
-    broken = broken_plan(disclosure_after_intake)
-    with pytest.raises(
-        AssertionError, match="responsible lending waits for (credit-application-intake|credit-product-config)"
-    ):
-        rules.assert_sd05_responsible_lending_has_no_runtime_dependency(broken)
+def test_a_rule_fails_when_its_subject_is_missing():
+    # A stack that no longer deploys a module a rule names fails the rule instead of passing silently.
+    broken = broken_plan(_set("confirmation-of-payee", institutionTypes=["credit_union"]))  # dev's credit union is NZ
+    with pytest.raises(KeyError, match="confirmation-of-payee is disabled in stack dev"):
+        test_sd04_scam_detection_deploys_beside_the_rails(broken)
