@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
 
 import boto3
 import pytest
+import yaml
 
 from gates.module_records import check_module_records
-from model.platform import load_stack_platform, module_record_name, record_json
+from model.platform import load_stack_platform
 from tests.conftest import PROJECT_DIR, offline_plan
 
 DEV_ACCOUNT = "381492650173"  # bank:awsAccountId of Pulumi.dev.yaml
+
+
+def expected_records(stack: str) -> dict[str, dict]:
+    """What each module's record must hold, built from the raw catalogue and release files — not from the
+    code that writes records — by the operations index's convention /bank/{env}/{service}/{parameter}."""
+    catalogue = yaml.safe_load((PROJECT_DIR / "catalogue" / "modules.yaml").read_text())["modules"]
+    pins = yaml.safe_load((PROJECT_DIR / "releases" / f"{stack}.yaml").read_text())["modules"]
+    return {
+        f"/bank/{stack}/{m['slug']}/release": {
+            "id": m["id"],
+            "slug": m["slug"],
+            "domain": m["domain"],
+            "phase": str(m["phase"]),
+            "environment": stack,
+            "release": pins[m["id"]] if m.get("kind", "service") == "service" else "this-repository",
+        }
+        for m in catalogue
+    }
+
+
+def record_name(stack: str, slug: str) -> str:
+    return f"/bank/{stack}/{slug}/release"
 
 
 @pytest.fixture
@@ -65,40 +90,75 @@ def test_gate_passes_when_the_program_has_deployed_the_phase(ssm, dev_platform):
     assert check_module_records(dev_platform, "1", ssm) == []
 
 
+def test_the_plan_writes_exactly_the_expected_records():
+    expected = expected_records("dev")
+    doc = offline_plan("dev").document
+    written = {
+        r["inputs"]["name"]: json.loads(r["inputs"]["insecureValue"])
+        for r in doc["deployment"]["resources"]
+        if r["type"] == "aws:ssm/parameter:Parameter" and r["inputs"]["name"].endswith("/release")
+    }
+    enabled = {record_name("dev", m["slug"]) for m in doc["bank"]["modules"] if m["enabled"]}
+    assert written == {name: record for name, record in expected.items() if name in enabled}
+
+
+def put_expected_records(ssm, stack: str, phase: str) -> None:
+    for name, record in expected_records(stack).items():
+        if record["phase"] == phase:
+            ssm.put_parameter(Name=name, Value=json.dumps(record), Type="String", Overwrite=True)
+
+
+def test_gate_passes_on_records_built_independently_of_the_program(ssm, dev_platform):
+    put_expected_records(ssm, "dev", "5")
+    assert check_module_records(dev_platform, "5", ssm) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "wrong"), [("domain", "SD02"), ("phase", "2"), ("environment", "prod"), ("id", "MOD-999")]
+)
+def test_gate_fails_on_a_record_of_another_module_phase_or_stack(ssm, dev_platform, field, wrong):
+    # The right release is not enough: a record of another domain, phase or environment was not written
+    # by this module for this stack.
+    put_expected_records(ssm, "dev", "1")
+    name = record_name("dev", "account-ledger")
+    record = expected_records("dev")[name] | {field: wrong}
+    ssm.put_parameter(Name=name, Value=json.dumps(record), Type="String", Overwrite=True)
+    findings = check_module_records(dev_platform, "1", ssm)
+    assert [f.slug for f in findings] == ["account-ledger"]
+    assert f"{field} is {wrong!r}" in findings[0].problem
+
+
 def test_gate_fails_on_a_missing_record(ssm, dev_platform):
     deploy_records_from_plan(ssm, "dev", 1)
-    victim = dev_platform.gate_members("1")[3]
-    ssm.delete_parameter(Name=module_record_name("dev", victim.spec.id))
+    ssm.delete_parameter(Name=record_name("dev", "balance-service"))
     findings = check_module_records(dev_platform, "1", ssm)
-    assert [(f.module_id, f.problem) for f in findings] == [
-        (victim.spec.id, f"no module record at /bank/dev/modules/{victim.spec.id}")
+    assert [(f.slug, f.problem) for f in findings] == [
+        ("balance-service", "no module record at /bank/dev/balance-service/release")
     ]
 
 
 def test_gate_fails_on_a_module_running_another_release(ssm, dev_platform):
     deploy_records_from_plan(ssm, "dev", 2)
-    victim = dev_platform.gate_members("2")[0]
-    stale = victim.record("dev") | {"release": {"sha": "a" * 40, "artifact": f"x/{'a' * 40}.zip"}}
-    ssm.put_parameter(
-        Name=module_record_name("dev", victim.spec.id), Value=record_json(stale), Type="String", Overwrite=True
-    )
+    name = record_name("dev", "kyc-risk-scoring")
+    expected = expected_records("dev")[name]
+    stale = expected | {"release": {"sha": "a" * 40, "artifact": f"x/{'a' * 40}.zip"}}
+    ssm.put_parameter(Name=name, Value=json.dumps(stale), Type="String", Overwrite=True)
     findings = check_module_records(dev_platform, "2", ssm)
-    assert len(findings) == 1
-    assert findings[0].module_id == victim.spec.id
-    assert findings[0].problem == f"runs release aaaaaaaaaaaa, expected {victim.release.sha[:12]}"
+    assert [(f.slug, f.problem) for f in findings] == [
+        ("kyc-risk-scoring", f"runs release aaaaaaaaaaaa, expected {expected['release']['sha'][:12]}")
+    ]
 
 
 def test_gate_fails_on_a_record_that_is_not_json(ssm, dev_platform):
     deploy_records_from_plan(ssm, "dev", 6)
-    victim = dev_platform.gate_members("6")[-1]
-    ssm.put_parameter(Name=module_record_name("dev", victim.spec.id), Value="deployed", Type="String", Overwrite=True)
-    assert [f.module_id for f in check_module_records(dev_platform, "6", ssm)] == [victim.spec.id]
+    ssm.put_parameter(Name=record_name("dev", "risk-reporting"), Value="deployed", Type="String", Overwrite=True)
+    assert [f.slug for f in check_module_records(dev_platform, "6", ssm)] == ["risk-reporting"]
 
 
 def test_foundation_gate_does_not_wait_for_snowflake(ssm, dev_platform):
     # DESIGN G1: MOD-102 may still be deploying when the foundation gate runs.
     deploy_records_from_plan(ssm, "dev", 0)
-    ssm.delete_parameter(Name=module_record_name("dev", "MOD-102"))
+    ssm.delete_parameter(Name=record_name("dev", "snowflake-configuration"))
     assert check_module_records(dev_platform, "0", ssm) == []
 
 
@@ -147,3 +207,32 @@ def test_gate_reports_an_unreachable_aws_without_a_traceback(dev_credentials):
     assert result.returncode == 1
     assert "gate 1 cannot run: AWS did not answer as expected" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def gate_triggers(document: dict) -> dict[str, list]:
+    gates = {p["gate"]: p["key"] for p in document["bank"]["phases"]}
+    return {
+        gates[r["parent"]]: r["inputs"]["triggers"]
+        for r in document["deployment"]["resources"]
+        if r["type"] == "command:local:Command"
+    }
+
+
+def test_a_gate_re_runs_exactly_when_a_record_of_its_phase_changes(tmp_path):
+    from bankctl.plan_command import plan_stack
+
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    shutil.copytree(PROJECT_DIR / "releases", tmp_path / "releases")
+    manifest = tmp_path / "releases" / "dev.yaml"
+    pins = expected_records("dev")
+    text = manifest.read_text()
+    # A new build of one Phase 1 module and one Phase 4 module.
+    for slug in ("interest-engine", "payment-tracking"):
+        old = pins[record_name("dev", slug)]["release"]["sha"]
+        text = text.replace(old, "f" * 40)
+    manifest.write_text(text)
+
+    before = gate_triggers(offline_plan("dev").document)
+    after = gate_triggers(plan_stack("dev", tmp_path).document)
+    assert {phase for phase in before if before[phase] != after[phase]} == {"1", "4"}
