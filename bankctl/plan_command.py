@@ -45,8 +45,11 @@ def engine_config_values(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def plan_stack(stack: str, project_dir: Path = PROJECT_DIR) -> OfflinePlan:
-    """Run the stack's real program (__main__.py) offline. Raises pulumi.RunError on invalid input."""
+def plan_stack(stack: str, project_dir: Path = PROJECT_DIR, secret_values: dict[str, str] | None = None) -> OfflinePlan:
+    """Run the stack's real program (__main__.py) offline. Raises pulumi.RunError on invalid input.
+
+    `secret_values` are passed as the engine passes a decrypted `--secret` key: plaintext, with the key
+    in the list of secret keys (tests use it to prove no plaintext escapes into a plan)."""
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
     program_globals: dict[str, Any] = {}
@@ -54,14 +57,20 @@ def plan_stack(stack: str, project_dir: Path = PROJECT_DIR) -> OfflinePlan:
     def program() -> None:
         program_globals.update(runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"))
 
-    return record_plan(stack, program, lambda: program_globals["platform"], project_dir)
+    return record_plan(stack, program, lambda: program_globals["platform"], project_dir, secret_values)
 
 
 def record_plan(
-    stack: str, program: Callable[[], Any], platform_of: Callable[[], PlatformSpec], project_dir: Path = PROJECT_DIR
+    stack: str,
+    program: Callable[[], Any],
+    platform_of: Callable[[], PlatformSpec],
+    project_dir: Path = PROJECT_DIR,
+    secret_values: dict[str, str] | None = None,
 ) -> OfflinePlan:
     """Record `program` with the stack's config, and write what it registered as a plan."""
     values, secret_keys = read_stack_file(project_dir, stack)
+    values = {**values, **(secret_values or {})}
+    secret_keys = secret_keys | frozenset(secret_values or ())
     mocks = PlanMocks(
         account_id=str(values.get("bank:awsAccountId", "000000000000")),
         region=str(values.get("bank:region", "ap-southeast-2")),
