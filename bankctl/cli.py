@@ -64,7 +64,7 @@ def plan(
     and write what `pulumi up` would register, in `pulumi stack export` format."""
     import pulumi
 
-    from bankctl.plan_command import phase_summary, plan_stack
+    from bankctl.plan_command import critical_path_summary, phase_summary, plan_stack
 
     started = time.perf_counter()
     try:
@@ -76,8 +76,9 @@ def plan(
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(result.text, encoding="utf-8")
     rows = phase_summary(result)
+    path = critical_path_summary(result)
     if as_json:
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps({"phases": rows, "criticalPath": path}))
         return
     resources = result.document["deployment"]["resources"]
     table = Table(
@@ -111,11 +112,51 @@ def plan(
             out.print(f"{row['phase']}:", highlight=False)
             for wave, slugs in row["modulesByWave"].items():
                 out.print(f"  wave {wave}: {', '.join(slugs)}", highlight=False, soft_wrap=True)
+    out.print(f"Critical path, {path['waves']} waves: {' → '.join(path['path'])}", highlight=False, soft_wrap=True)
     off = [m for m in result.platform.modules if not m.enabled]
     for m in off:
         out.print(f"  off: {m.spec.id} {m.spec.slug} — {m.disabled_because}", highlight=False, soft_wrap=True)
     where = f"; written to {out_file}" if out_file else ""
     out.print(f"Planned in {time.perf_counter() - started:.2f} s{where}.", highlight=False)
+
+
+@app.command()
+def tenants(
+    stack: Annotated[str, typer.Argument(help="the stack whose tenants to show")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the activation matrix as JSON")] = False,
+) -> None:
+    """Each client institution STACK serves, and the modules active for it (the module activation
+    matrix that the runtime reads; DESIGN G13)."""
+    platform = _platform_or_exit(stack)
+    slugs = {m.spec.id: m.spec.slug for m in platform.modules}
+    matrix = platform.tenant_activation()
+    if as_json:
+        rows = [
+            {
+                "id": t.id,
+                "name": t.name,
+                "institutionType": t.institution_type,
+                "jurisdictions": list(t.jurisdictions),
+                "activeModules": active,
+            }
+            for t, active in matrix
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    deployed = {m.spec.id for m in platform.enabled_modules()}
+    table = Table(title=f"Tenants of {stack}: {len(deployed)} modules deployed")
+    for column in ("tenant", "type", "jurisdictions", "active", "deployed but not active for it"):
+        table.add_column(column)
+    for tenant, active in matrix:
+        inactive = sorted(slugs[m] for m in deployed - set(active))
+        table.add_row(
+            f"{tenant.id}\n{tenant.name}",
+            tenant.institution_type,
+            ", ".join(tenant.jurisdictions),
+            str(len(active)),
+            ", ".join(inactive) or "—",
+        )
+    out.print(table)
 
 
 @gate_app.command("run")

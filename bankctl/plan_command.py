@@ -118,3 +118,10 @@ def phase_summary(plan: OfflinePlan) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def critical_path_summary(plan: OfflinePlan) -> dict[str, Any]:
+    """The longest chain of modules and gates: its length in waves and its names, in order."""
+    graph = PlanGraph(plan.document)
+    path = graph.critical_path()
+    return {"waves": len(path), "path": [graph.label(u) for u in path]}

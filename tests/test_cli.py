@@ -28,16 +28,25 @@ def test_plan_is_byte_identical_across_processes(tmp_path):
     assert run_a.returncode == 0, run_a.stderr
     assert run_b.returncode == 0, run_b.stderr
     assert first.read_bytes() == second.read_bytes()
-    assert "Offline plan of dev: 146 of 149 modules" in run_a.stdout
+    assert "Offline plan of dev: 147 of 149 modules" in run_a.stdout
     assert "off: " in run_a.stdout and "swift-correspondent-banking" in run_a.stdout
+    # The critical path: Phase 0, then KYC, then AML (or credit, equally long), then the app layer.
+    assert "Critical path, 20 waves: aws-bootstrap → neon-database-bootstrap → dba-access-control → phase-0-gate" in (
+        " ".join(run_a.stdout.split())
+    )
 
 
 def test_plan_summary_as_json():
     result = bankctl("plan", "uat", "--json")
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    summary = json.loads(result.stdout)
+    rows = summary["phases"]
     assert [r["gate"] for r in rows][:2] == ["phase-0-gate", "phase-1-gate"]
     assert sum(r["modules"] for r in rows) + sum(r["disabled"] for r in rows) == 149
+    path = summary["criticalPath"]
+    assert path["waves"] == len(path["path"]) == 20
+    assert path["path"][0] == "aws-bootstrap" and path["path"][-1] == "phase-7-gate"
+    assert path["path"].index("phase-0-gate") < path["path"].index("phase-2-gate") < path["path"].index("phase-7-gate")
 
 
 def test_plan_of_an_unknown_stack_is_a_clear_input_error():
@@ -55,7 +64,7 @@ def test_config_check_and_docs():
     for key in (
         "bank:awsAccountId",
         "bank:payments.swift.enabled",
-        "bank:risk.nzPrudential.enabled",
+        "bank:tenants[].institutionType",
         "bank:retention.auditArchiveYears",
     ):
         assert key in docs.stdout
@@ -72,3 +81,17 @@ def test_plan_lists_modules_by_wave():
         "  wave 2: neon-database-bootstrap, observability-platform, secrets-key-management, snowflake-configuration",
         "  wave 3: dba-access-control",
     ]
+
+
+def test_tenants_lists_each_tenants_active_modules():
+    result = bankctl("tenants", "dev", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    assert list(rows) == ["totara-bank", "test-kowhai-credit-union", "test-wattle-building-society"]
+    assert rows["test-kowhai-credit-union"]["institutionType"] == "credit_union"
+    assert rows["test-kowhai-credit-union"]["jurisdictions"] == ["NZ"]
+    assert "MOD-104" in rows["totara-bank"]["activeModules"]
+    table = bankctl("tenants", "dev", COLUMNS="250")
+    assert table.returncode == 0, table.stderr
+    credit_union = next(line for line in table.stdout.splitlines() if "test-kowhai-credit-union" in line)
+    assert "credit_union" in credit_union and "bpay-rail" in credit_union  # deployed, not active for it
