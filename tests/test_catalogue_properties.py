@@ -15,7 +15,7 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.catalogue import Catalogue, parse_catalogue
+from model.catalogue import parse_catalogue
 from model.errors import ConfigurationError
 from model.phases import DATA_PLATFORM_TRACK, DOMAINS, PHASES, phases_by_key, prerequisite_closure
 from model.platform import resolve_platform
@@ -217,12 +217,12 @@ def index_in_phase(data, entries: list[dict], key: str, label: str) -> int:
 @given(catalogues())
 def test_a_valid_catalogue_passes(entries):
     catalogue = parse_catalogue(copy.deepcopy(entries))
-    assert isinstance(catalogue, Catalogue)
     assert len(catalogue.modules) == len(entries)
     assert [m.id for m in catalogue.modules] == [e["id"] for e in entries]
     for module, entry in zip(catalogue.modules, entries, strict=True):
         assert module.phase == str(entry["phase"])
         assert module.needs == tuple(entry.get("needs", ()))
+        assert module.step == entry.get("step")
 
 
 @FAST
