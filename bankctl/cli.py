@@ -131,16 +131,9 @@ def tenants(
     slugs = {m.spec.id: m.spec.slug for m in platform.modules}
     matrix = platform.tenant_activation()
     if as_json:
-        rows = [
-            {
-                "id": t.id,
-                "name": t.name,
-                "institutionType": t.institution_type,
-                "jurisdictions": list(t.jurisdictions),
-                "activeModules": active,
-            }
-            for t, active in matrix
-        ]
+        from bankctl.plan_export import tenant_entries
+
+        rows = tenant_entries(platform)
         out.print_json(json.dumps(rows))
         return
     deployed = {m.spec.id for m in platform.enabled_modules()}

@@ -7,11 +7,20 @@ Y" is reachability over dependencies + parent + provider, transitively.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
+from bankctl.deployment_file import load_deployment
+
 
 class PlanGraph:
+    @classmethod
+    def load(cls, source: str | os.PathLike[str] | Mapping[str, Any]) -> PlanGraph:
+        """A plan or a real `pulumi stack export` (file, JSON text or parsed), read by bankctl.deployment_file."""
+        return cls(load_deployment(source))
+
     def __init__(self, document: dict[str, Any]):
         self.document = document
         self.resources: dict[str, dict[str, Any]] = {r["urn"]: r for r in document["deployment"]["resources"]}
@@ -108,8 +117,8 @@ class PlanGraph:
             urn = parent
         return ""
 
-    def waves(self) -> dict[str, int]:
-        """Deployment wave of each module and gate component: 1 + the latest wave it waits for."""
+    def _component_dependencies(self) -> dict[str, set[str]]:
+        """Each module and gate component, and the other modules and gates it waits for directly."""
         top = {m["urn"] for m in self.bank["modules"] if m["enabled"]} | {p["gate"] for p in self.bank["phases"]}
         owner = {u: self.component_of(u) for u in self.resources}
         direct: dict[str, set[str]] = {t: set() for t in top}
@@ -119,6 +128,11 @@ class PlanGraph:
                     o = owner.get(dep, "")
                     if o in top and o != t:
                         direct[t].add(o)
+        return direct
+
+    def waves(self) -> dict[str, int]:
+        """Deployment wave of each module and gate component: 1 + the latest wave it waits for."""
+        direct = self._component_dependencies()
         wave: dict[str, int] = {}
 
         def depth(t: str) -> int:
@@ -126,6 +140,23 @@ class PlanGraph:
                 wave[t] = 1 + max((depth(d) for d in direct[t]), default=0)
             return wave[t]
 
-        for t in sorted(top):
+        for t in sorted(direct):
             depth(t)
         return wave
+
+    def critical_path(self) -> list[str]:
+        """The longest chain of modules and gates, first to last: what bounds the deployment's length.
+        Ties go to the first URN in sort order, so the same plan always names the same path."""
+        direct = self._component_dependencies()
+        wave = self.waves()
+        if not wave:
+            return []
+        last = min(wave, key=lambda u: (-wave[u], u))
+        path = [last]
+        while direct[path[-1]]:
+            path.append(min(direct[path[-1]], key=lambda u: (-wave[u], u)))
+        return list(reversed(path))
+
+    def label(self, urn: str) -> str:
+        """A component's name for people: the module slug or the gate name."""
+        return urn.rsplit("::", 1)[-1]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import shutil
+from importlib import metadata
 
 import pulumi
 import pulumi_aws as aws
 import pytest
 
 from bankctl.plan_command import plan_stack
-from bankctl.plan_export import dependency_order
+from bankctl.plan_export import dependency_order, deployment_section, render
 from bankctl.recording import SECRET_SIG, SIG_KEY, PlanMocks, RecordingMonitor, record_program
 from model.releases import load_release_manifest
 from tests.conftest import PROJECT_DIR, offline_plan
@@ -32,9 +34,11 @@ def test_plan_has_every_module_and_a_gate_per_phase(stack):
         assert phase["gate"] in urns and "bank:gates:PhaseGate" in phase["gate"]
     for m in bank["modules"]:
         if m["enabled"]:
-            assert m["urn"] in urns and m["urn"].endswith(f"::{m['id'].lower()}-{m['slug']}")
+            assert m["urn"] in urns and m["urn"].endswith(f"::{m['slug']}")
         else:
             assert m["urn"] == "" and m["disabledBecause"]
+    # URNs carry slugs, never IDs: all but six IDs are provisional (DESIGN G12), and a URN is permanent.
+    assert not [u for u in urns if re.search(r"(?i)mod-\d{3}", u)]
 
 
 def test_disabled_modules_are_not_deployed_at_all():
@@ -50,26 +54,16 @@ def test_plan_is_in_stack_export_v3_format():
     resources = doc["deployment"]["resources"]
     assert resources[0]["type"] == "pulumi:pulumi:Stack"
     assert resources[0]["urn"] == "urn:pulumi:dev::bank::pulumi:pulumi:Stack::bank-dev"
-    required = {
-        "urn",
-        "type",
-        "custom",
-        "parent",
-        "dependencies",
-        "propertyDependencies",
-        "inputs",
-        "outputs",
-        "protect",
-        "retainOnDelete",
-    }
     seen = set()
     for r in resources:
-        assert required <= set(r), r["urn"]
-        # Like a real export: everything a resource refers to comes before it.
-        before = set(r["dependencies"]) | ({r["parent"]} if r["parent"] else set())
-        assert before <= seen, r["urn"]
-        if r["custom"] and not r["type"].startswith("pulumi:providers:"):
-            assert r["id"]
+        # ResourceV3 always writes urn, custom and type; the rest only when not empty (omitempty).
+        assert {"urn", "type", "custom"} <= set(r), r["urn"]
+        assert "parent" not in r or r["parent"], r["urn"]
+        # Like a real export (deploy.Snapshot.VerifyIntegrity): what a resource refers to comes before it.
+        before = set(r.get("dependencies", [])) | {r.get("parent", ""), r.get("provider", "").rsplit("::", 1)[0]}
+        assert before - {""} <= seen, r["urn"]
+        if r["custom"]:
+            assert r["id"], r["urn"]  # providers too: the engine gives every provider an id
         seen.add(r["urn"])
 
 
@@ -91,7 +85,9 @@ def test_every_module_owns_its_record_with_the_pinned_release(stack):
         if not m["enabled"]:
             continue
         record = params[m["urn"]]
-        assert record["inputs"]["name"] == f"/bank/{stack}/modules/{m['id']}"
+        assert record["inputs"]["name"] == f"/bank/{stack}/{m['slug']}/release"
+        assert record["inputs"]["tags"]["bank:module-id"] == m["id"]
+        assert record["inputs"]["tags"]["bank:owner"] == m["owner"]
         value = json.loads(record["inputs"]["insecureValue"])
         assert value["id"] == m["id"] and value["domain"] == m["domain"]
         if m["id"] in pins:
@@ -117,8 +113,9 @@ def test_the_aws_provider_may_touch_only_the_stack_account():
     provider = next(r for r in doc["deployment"]["resources"] if r["type"] == "pulumi:providers:aws")
     assert json.loads(provider["inputs"]["allowedAccountIds"]) == ["647215093382"]
     assert provider["inputs"]["region"] == "ap-southeast-2"
+    assert provider["inputs"]["version"] == metadata.version("pulumi_aws")  # the plugin the engine will load
     aws_resources = [r for r in doc["deployment"]["resources"] if r["type"].startswith("aws:")]
-    assert aws_resources and all(r["provider"].startswith(provider["urn"] + "::") for r in aws_resources)
+    assert aws_resources and all(r["provider"] == f"{provider['urn']}::{provider['id']}" for r in aws_resources)
 
 
 def test_a_secret_reaches_the_plan_only_as_a_marker():
@@ -128,9 +125,11 @@ def test_a_secret_reaches_the_plan_only_as_a_marker():
     recording = record_program(program, "bank", "dev", {})
     text = json.dumps([r.__dict__ for r in recording.registrations.values()])
     assert "s3cr3t-value" not in text
-    (param,) = recording.registrations.values()
+    (param,) = [r for r in recording.registrations.values() if r.type == "aws:ssm/parameter:Parameter"]
     assert param.inputs["value"] == {SIG_KEY: SECRET_SIG, "ciphertext": "[secret]"}
     assert param.outputs["value"] == {SIG_KEY: SECRET_SIG, "ciphertext": "[secret]"}
+    written = render({"version": 3, "deployment": deployment_section(recording)})
+    assert "s3cr3t-value" not in written and written.count('"ciphertext": "[secret]"') == 2
 
 
 def project_copy(tmp_path, stack_file_edit) -> None:
@@ -156,28 +155,16 @@ def test_invalid_input_registers_no_resource(tmp_path):
     assert monitor.registrations == {}
 
 
-def test_a_secure_config_value_is_never_shown(tmp_path):
-    # `pulumi config set --secret` writes `secure:` ciphertext; the offline plan never decrypts or prints it.
-    ciphertext = "v1:QUJDREVGR0hJSktMTU5PUA==:c2VjcmV0LWFsZXJ0LWVtYWlsLXZhbHVl"
-    project_copy(
-        tmp_path,
-        lambda text: text.replace(
-            "bank:alertEmail: platform-alerts-dev@totarabank.co.nz", f"bank:alertEmail:\n    secure: {ciphertext}"
-        ),
-    )
-    with pytest.raises(pulumi.RunError) as caught:
-        plan_stack("dev", tmp_path)
-    assert "bank:alertEmail" in str(caught.value) and "[secret]" in str(caught.value)
-    assert ciphertext not in str(caught.value) and "QUJD" not in str(caught.value)
-
-
 def test_dependency_order_puts_dependencies_first():
     doc = offline_plan("dev")
     ordered = [r.urn for r in dependency_order(doc.recording.registrations)]
     position = {u: i for i, u in enumerate(ordered)}
     for reg in doc.recording.registrations.values():
-        for dep in reg.dependencies:
-            assert position[dep] < position[reg.urn]
+        before = [*reg.dependencies, reg.parent, reg.provider.rsplit("::", 1)[0], reg.deleted_with]
+        for dep in before:
+            if dep in position:
+                assert position[dep] < position[reg.urn], (dep, reg.urn)
+    assert any(reg.provider for reg in doc.recording.registrations.values())
 
 
 def test_program_reads_config_the_way_the_language_host_passes_it(monkeypatch):
@@ -197,8 +184,35 @@ def test_every_component_owns_a_real_resource(stack):
     # gate must own a custom resource, or the phase ordering would silently vanish.
     plan = offline_plan(stack).document
     resources = plan["deployment"]["resources"]
-    parents_of_custom = {r["parent"] for r in resources if r["custom"]}
+    parents_of_custom = {r.get("parent") for r in resources if r["custom"]}
     components = [r for r in resources if not r["custom"] and r["type"] != "pulumi:pulumi:Stack"]
     assert len(components) == len([m for m in plan["bank"]["modules"] if m["enabled"]]) + len(plan["bank"]["phases"])
     for component in components:
         assert component["urn"] in parents_of_custom, component["urn"]
+
+
+def test_a_renamed_module_keeps_its_resources_through_aliases():
+    # A slug rename lists the old slug in `formerSlugs`: the component and its children carry the old URNs as
+    # aliases, so `pulumi up` renames them instead of deleting and re-creating them.
+    from tests.test_sequence_graph import _set, broken_plan
+
+    plan = broken_plan(_set("account-ledger", formerSlugs=["general-ledger"]))
+    component = plan.resources[plan.module("account-ledger")]
+    assert component["aliases"] == ["urn:pulumi:dev::bank::bank:domains:ServiceModule::general-ledger"]
+    (record,) = [r for r in plan.resources.values() if r.get("parent") == component["urn"]]
+    assert (
+        "urn:pulumi:dev::bank::bank:domains:ServiceModule$aws:ssm/parameter:Parameter::general-ledger-record"
+        in (record["aliases"])
+    )
+    untouched = plan.resources[plan.module("account-creation")]
+    assert "aliases" not in untouched
+
+
+def test_the_plan_carries_each_tenants_activation():
+    bank = offline_plan("dev").document["bank"]
+    tenants = {t["id"]: t for t in bank["tenants"]}
+    assert tenants["test-kowhai-credit-union"]["institutionType"] == "credit_union"
+    modules = {m["slug"]: m for m in bank["modules"]}
+    assert modules["member-shares"]["id"] in tenants["test-kowhai-credit-union"]["activeModules"]
+    assert modules["member-shares"]["id"] not in tenants["totara-bank"]["activeModules"]
+    assert modules["account-ledger"]["step"] == 2 and modules["account-ledger"]["dataClassification"] == "restricted"
