@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bankctl.recording import SECRET_SIG, SIG_KEY, secret_marker
+from bankctl.recording import scrub
 
 SUPPORTED_VERSIONS = (3, 4)
 
@@ -126,17 +126,6 @@ def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[str, Any]
         raise DeploymentFileError(f"{name}: not JSON ({error})") from None
 
 
-def redact_secrets(value: Any) -> Any:
-    """Every secret (`ciphertext` or `plaintext`) becomes the plan's marker; nothing is decrypted or kept."""
-    if isinstance(value, dict):
-        if value.get(SIG_KEY) == SECRET_SIG:
-            return secret_marker()
-        return {k: redact_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_secrets(v) for v in value]
-    return value
-
-
 def load_deployment(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
     """A plan or a `pulumi stack export` (version 3 or 4), normalised for PlanGraph. Raises DeploymentFileError."""
     name, raw = _read(source)
@@ -164,7 +153,8 @@ def load_deployment(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[
     document: dict[str, Any] = {"version": version}
     if version == 4:
         document["features"] = list(raw.get("features") or [])
-    document["deployment"] = redact_secrets(copy.deepcopy(dict(deployment)))
+    # Every secret (`ciphertext` or `plaintext`) becomes the plan's marker; nothing is decrypted or kept.
+    document["deployment"] = scrub(copy.deepcopy(dict(deployment)))
     document["deployment"]["resources"] = document["deployment"].get("resources") or []  # omitempty: may be absent
     if "bank" in raw:
         document["bank"] = copy.deepcopy(raw["bank"])

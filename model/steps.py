@@ -119,16 +119,3 @@ def step_table_problems(table: dict[str, tuple[Step, ...]] = DOMAIN_STEPS) -> li
                     # The document numbers its lists in deploy order: a step can only follow earlier ones.
                     problems.append(f"{domain} step {step.number}: depends on step {before}, which is not earlier")
     return problems
-
-
-def prerequisite_steps(domain: str, number: int, table: dict[str, tuple[Step, ...]] = DOMAIN_STEPS) -> frozenset[int]:
-    """Every step that step `number` of `domain` waits for, directly or through another step."""
-    steps = steps_by_number(domain, table)
-    seen: set[int] = set()
-    pending = list(steps[number].after)
-    while pending:
-        n = pending.pop()
-        if n not in seen and n in steps:
-            seen.add(n)
-            pending.extend(steps[n].after)
-    return frozenset(seen)

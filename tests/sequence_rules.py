@@ -15,15 +15,29 @@ raises), so no rule passes silently on a stack that disabled its subject.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bankctl.plan_graph import PlanGraph
 
 SEQUENCE_FILE = Path(__file__).parent / "data" / "deployment_sequence.yaml"
+
+
+def reachable(start: Iterable, edges: Callable[[Any], Iterable]) -> set:
+    """Everything reachable from `start` by following `edges`, transitively."""
+    seen: set = set()
+    pending = list(start)
+    while pending:
+        item = pending.pop()
+        if item not in seen:
+            seen.add(item)
+            pending += edges(item)
+    return seen
 
 
 @dataclass(frozen=True)
@@ -53,14 +67,7 @@ class Document:
 
     def phase_closure(self, phases: tuple[str, ...]) -> set[str]:
         """The given phases and every phase they wait for."""
-        seen: set[str] = set()
-        pending = list(phases)
-        while pending:
-            p = pending.pop()
-            if p not in seen:
-                seen.add(p)
-                pending += self.gate_column[p]
-        return seen
+        return set(phases) | reachable(phases, self.gate_column.__getitem__)
 
     def gates_of(self, slug: str, phase: str) -> tuple[str, ...]:
         return self.early_starters.get(slug, self.gate_column[phase])
@@ -74,14 +81,7 @@ class Document:
 
     def step_closure(self, domain: str, number: int) -> set[int]:
         """The steps that step `number` waits for, directly or through another step."""
-        seen: set[int] = set()
-        pending = list(self.steps[domain][number][0])
-        while pending:
-            n = pending.pop()
-            if n not in seen:
-                seen.add(n)
-                pending += self.steps[domain][n][0]
-        return seen
+        return reachable(self.steps[domain][number][0], lambda n: self.steps[domain][n][0])
 
 
 @cache
@@ -171,14 +171,8 @@ def assert_phase0_order(plan: PlanGraph, doc: Document | None = None) -> None:
     """Each foundation module follows exactly the ones the document names, transitively; the rest run beside it."""
     doc = doc or document()
 
-    def follows(slug: str) -> set[str]:
-        seen, pending = set(), list(doc.phase0[slug])
-        while pending:
-            s = pending.pop()
-            if s not in seen:
-                seen.add(s)
-                pending += doc.phase0[s]
-        return seen
+    def follows(slug: str) -> set:
+        return reachable(doc.phase0[slug], doc.phase0.__getitem__)
 
     for slug in doc.phase0:
         if not plan.is_enabled(slug):
