@@ -116,6 +116,13 @@ def plan(
     off = [m for m in result.platform.modules if not m.enabled]
     for m in off:
         out.print(f"  off: {m.spec.id} {m.spec.slug} — {m.disabled_because}", highlight=False, soft_wrap=True)
+    if result.stood_in:
+        out.print(
+            f"Credentials not set in Pulumi.{stack}.yaml yet, planned with a secret stand-in: "
+            f"{', '.join(result.stood_in)} (set each with `pulumi config set --secret <key>` before `pulumi up`)",
+            highlight=False,
+            soft_wrap=True,
+        )
     where = f"; written to {out_file}" if out_file else ""
     out.print(f"Planned in {time.perf_counter() - started:.2f} s{where}.", highlight=False)
 
@@ -162,29 +169,36 @@ def gate_run(
     from botocore.exceptions import BotoCoreError, ClientError
 
     from gates.account import account_problem
-    from gates.module_records import check_module_records
+    from gates.phase_checks import CHECKS, GateContext
 
     if phase not in PHASE_KEYS:
         _fail_input(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
     platform = _platform_or_exit(stack)
     session = boto3.Session(region_name=platform.config.region)
+    context = GateContext(platform=platform, phase=phase, session=session)
+    title = platform.catalogue.phase(phase).title
+    failed = 0
     try:
         wrong_account = account_problem(platform, session.client("sts"))
         if wrong_account:
             err.print(f"gate {phase} cannot run: {wrong_account}", highlight=False)
             raise typer.Exit(1)
-        findings = check_module_records(platform, phase, session.client("ssm"))
+        for name, check in CHECKS[phase]:
+            findings = check(context)
+            if findings:
+                failed += 1
+                err.print(f"{title} gate: {name}: {len(findings)} problem(s)", highlight=False)
+                for f in findings:
+                    err.print(f"  {f.subject}: {f.problem}", highlight=False)
+            else:
+                out.print(f"{title} gate: {name}: passed", highlight=False)
     except (BotoCoreError, ClientError) as exc:
         err.print(f"gate {phase} cannot run: AWS did not answer as expected: {exc}", highlight=False)
         raise typer.Exit(1) from None
-    title = platform.catalogue.phase(phase).title
-    members = platform.gate_members(phase)
-    if findings:
-        err.print(f"{title} gate FAILED in {stack}: {len(findings)} of {len(members)} module(s)", highlight=False)
-        for f in findings:
-            err.print(f"  {f.module_id} {f.slug}: {f.problem}", highlight=False)
+    if failed:
+        err.print(f"{title} gate FAILED in {stack}: {failed} of {len(CHECKS[phase])} check(s)", highlight=False)
         raise typer.Exit(1)
-    out.print(f"{title} gate passed in {stack}: {len(members)} module record(s) match their releases", highlight=False)
+    out.print(f"{title} gate passed in {stack}: {len(CHECKS[phase])} check(s)", highlight=False)
 
 
 @config_app.command("docs")
@@ -205,11 +219,15 @@ def config_docs() -> None:
 @config_app.command("check")
 def config_check(stack: Annotated[str, typer.Argument(help="the stack whose inputs to validate")]) -> None:
     """Validate a stack's config, the catalogue and its release manifest; list every problem."""
+    from model.platform import stack_credentials_to_set
+
     platform = _platform_or_exit(stack)
     out.print(
         f"{stack}: valid — {len(platform.enabled_modules())} of {len(platform.modules)} modules enabled",
         highlight=False,
     )
+    for key in stack_credentials_to_set(PROJECT_DIR, stack):
+        out.print(f"  to set before the first `pulumi up`: `pulumi config set --secret {key}`", highlight=False)
 
 
 def main() -> None:

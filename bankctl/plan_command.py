@@ -14,7 +14,7 @@ from bankctl.plan_export import export_document, render
 from bankctl.plan_graph import PlanGraph
 from bankctl.recording import PlanMocks, Recording, record_program
 from model.platform import PlatformSpec
-from model.stack_config import read_stack_file
+from model.stack_config import read_stack_file, required_credentials, stand_in_missing_credentials
 from model.yaml_source import parse_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ class OfflinePlan:
     platform: PlatformSpec
     document: dict[str, Any]
     text: str
+    stood_in: list[str]  # credentials the stack file does not set yet, planned with an offline stand-in
 
 
 def project_name(project_dir: Path) -> str:
@@ -71,6 +72,8 @@ def record_plan(
     values, secret_keys = read_stack_file(project_dir, stack)
     values = {**values, **(secret_values or {})}
     secret_keys = secret_keys | frozenset(secret_values or ())
+    # Offline, a credential a person has not set yet is stood in (marked secret), as if it were set.
+    values, secret_keys, stood_in = stand_in_missing_credentials(values, secret_keys)
     mocks = PlanMocks(
         account_id=str(values.get("bank:awsAccountId", "000000000000")),
         region=str(values.get("bank:region", "ap-southeast-2")),
@@ -79,8 +82,11 @@ def record_plan(
         program, project_name(project_dir), stack, engine_config_values(values), secret_keys, mocks
     )
     platform = platform_of()
+    stood_in = [key for key in required_credentials(platform.config) if key in stood_in]
     document = export_document(recording, platform)
-    return OfflinePlan(recording=recording, platform=platform, document=document, text=render(document))
+    return OfflinePlan(
+        recording=recording, platform=platform, document=document, text=render(document), stood_in=stood_in
+    )
 
 
 def _phase_list(keys: tuple[str, ...]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.stack_inputs import StackInputs
+from components.build_context import BuildContext
 from model.platform import ModuleDeployment, module_record_name, record_json
 
 
@@ -28,15 +28,16 @@ class ModuleComponent(pulumi.ComponentResource):
         self,
         type_token: str,
         deployment: ModuleDeployment,
-        inputs: StackInputs,
+        context: BuildContext,
         opts: pulumi.ResourceOptions | None = None,
     ):
         spec = deployment.spec
         renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old) for old in spec.former_slugs])
         super().__init__(type_token, spec.resource_name, None, pulumi.ResourceOptions.merge(opts, renamed))
         self.deployment = deployment
-        self.inputs = inputs
-        environment = inputs.config.environment
+        self.context = context
+        self.inputs = context.inputs
+        environment = context.environment
         self.record = aws.ssm.Parameter(
             f"{spec.resource_name}-record",
             name=module_record_name(environment, spec.slug),
@@ -52,6 +53,10 @@ class ModuleComponent(pulumi.ComponentResource):
 
     def child_options(self, **options) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **options)
+
+    def stateful_options(self, **options) -> pulumi.ResourceOptions:
+        """A child that holds data: protected and retained in uat and prod (BuildContext.stateful)."""
+        return self.context.stateful(self, **options)
 
     def _build_footprint(self) -> None:
         """Where a module's own resources are created, as children of the component."""

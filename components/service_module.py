@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
+from components.build_context import BuildContext
 from components.module_component import ModuleComponent
-from components.stack_inputs import StackInputs
 from model.platform import ModuleDeployment
 
 
 class ServiceModule(ModuleComponent):
-    def __init__(self, deployment: ModuleDeployment, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("bank:domains:ServiceModule", deployment, inputs, opts)
+    def __init__(self, deployment: ModuleDeployment, context: BuildContext, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("bank:domains:ServiceModule", deployment, context, opts)

@@ -15,16 +15,29 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.build_context import BuildContext
 from components.module_component import ModuleComponent
 from components.phase_gate import PhaseGate
 from components.service_module import ServiceModule
 from components.stack_inputs import StackInputs
+from foundation.aws_bootstrap import AwsBootstrap
+from foundation.dba_access_control import DbaAccessControl
 from foundation.modules import FoundationModule
+from foundation.neon_database_bootstrap import NeonDatabaseBootstrap
 from foundation.observability_platform import ObservabilityPlatform
+from foundation.secrets_key_management import SecretsKeyManagement
+from foundation.snowflake_configuration import SnowflakeConfiguration
 from model.platform import PlatformSpec, record_json
 
-# Foundation modules whose footprint has its own class (the others own their module record only, so far).
-FOUNDATION_COMPONENTS: dict[str, type[FoundationModule]] = {"observability-platform": ObservabilityPlatform}
+# Each foundation module's footprint has its own class, in its own file under foundation/ (by slug).
+FOUNDATION_COMPONENTS: dict[str, type[FoundationModule]] = {
+    "aws-bootstrap": AwsBootstrap,
+    "neon-database-bootstrap": NeonDatabaseBootstrap,
+    "snowflake-configuration": SnowflakeConfiguration,
+    "secrets-key-management": SecretsKeyManagement,
+    "observability-platform": ObservabilityPlatform,
+    "dba-access-control": DbaAccessControl,
+}
 
 # Services the local stack's provider sends to the AWS emulator (DESIGN G10).
 EMULATED_SERVICES = (
@@ -90,6 +103,7 @@ def phase_fingerprint(platform: PlatformSpec, phase_key: str) -> str:
 
 def build_platform(platform: PlatformSpec) -> BuiltPlatform:
     inputs = StackInputs(platform.config, platform.secret_keys)
+    context = BuildContext(platform, inputs)
     provider = aws_provider(inputs)
     modules: dict[str, ModuleComponent] = {}
     gates: dict[str, PhaseGate] = {}
@@ -100,10 +114,10 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
             depends_on = [gates[g] for g in deployment.gate_keys] + [modules[d] for d in deployment.depends_on]
             opts = pulumi.ResourceOptions(providers={"aws": provider}, depends_on=depends_on)
             if deployment.spec.kind == "foundation":
-                component = FOUNDATION_COMPONENTS.get(deployment.spec.slug, FoundationModule)
+                foundation = FOUNDATION_COMPONENTS[deployment.spec.slug](deployment, context, opts)
+                context.foundation[deployment.spec.slug] = modules[key] = foundation
             else:
-                component = ServiceModule
-            modules[key] = component(deployment, inputs, opts)
+                modules[key] = ServiceModule(deployment, context, opts)
         else:
             members = [modules[m.spec.id] for m in platform.gate_members(key)]
             gates[key] = PhaseGate(

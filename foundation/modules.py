@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pulumi
 
+from components.build_context import BuildContext
 from components.module_component import ModuleComponent
-from components.stack_inputs import StackInputs
 from model.platform import ModuleDeployment
 
 
@@ -19,5 +19,5 @@ def foundation_type_token(slug: str) -> str:
 
 
 class FoundationModule(ModuleComponent):
-    def __init__(self, deployment: ModuleDeployment, inputs: StackInputs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(foundation_type_token(deployment.spec.slug), deployment, inputs, opts)
+    def __init__(self, deployment: ModuleDeployment, context: BuildContext, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(foundation_type_token(deployment.spec.slug), deployment, context, opts)

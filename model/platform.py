@@ -17,7 +17,16 @@ from model.catalogue import DEFAULT_CATALOGUE_FILE, Catalogue, ModuleSpec, load_
 from model.errors import ConfigurationError
 from model.phases import PHASES, Phase
 from model.releases import REPOSITORY_RELEASE, ReleaseManifest, ReleasePin, load_release_manifest, pin_problems
-from model.stack_config import FEATURE_FLAGS, NAMESPACE, StackConfig, Tenant, config_from_values, read_stack_file
+from model.stack_config import (
+    FEATURE_FLAGS,
+    NAMESPACE,
+    StackConfig,
+    Tenant,
+    config_from_values,
+    read_stack_file,
+    required_credentials,
+    stand_in_missing_credentials,
+)
 from model.steps import steps_by_number
 
 
@@ -284,9 +293,20 @@ def load_platform(
 
 def load_stack_platform(project_dir: Path, stack: str) -> PlatformSpec:
     """A stack's deployment as its files describe it (outside Pulumi: gates, `config check`).
-    `secure:` values are passed on as their ciphertext, never decrypted."""
+    `secure:` values are passed on as stand-ins, never decrypted; credentials not set yet are stood in too
+    (`stack_credentials_to_set` says which)."""
     values, secret_keys = read_stack_file(project_dir, stack)
+    values, secret_keys, _ = stand_in_missing_credentials(values, secret_keys)
     return load_platform(project_dir, stack, values, secret_keys)
+
+
+def stack_credentials_to_set(project_dir: Path, stack: str) -> list[str]:
+    """The provider credentials Pulumi.<stack>.yaml does not set yet but its providers need (before the first
+    `pulumi up`)."""
+    values, secret_keys = read_stack_file(project_dir, stack)
+    values, secret_keys, stood_in = stand_in_missing_credentials(values, secret_keys)
+    config = config_from_values(values, stack, secret_keys)
+    return [key for key in required_credentials(config) if key in stood_in]
 
 
 def module_record_name(environment: str, slug: str) -> str:

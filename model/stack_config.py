@@ -52,9 +52,42 @@ class ObservabilityConfig(_Section):
     datadog: Toggle = Field(Toggle(), description="Datadog agent beside CloudWatch (MOD-076)")
 
 
+SnowflakeWarehouseSize = Literal["XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE"]
+
+
+class SnowflakeConfig(Toggle):
+    enabled: bool = Field(True, description="deploy MOD-102 and the data-platform pipelines (off only in local)")
+    account: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")] | None = Field(
+        None, description="the Snowflake account as ORGNAME-ACCOUNTNAME (required where Snowflake is on)"
+    )
+    admin_user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")] = Field(
+        "PULUMI_ADMIN", description="the administrator the Snowflake provider signs in as (key-pair auth)"
+    )
+    warehouse_size: SnowflakeWarehouseSize = Field("XSMALL", description="the analytics warehouse's size")
+    auto_suspend_seconds: int = Field(60, ge=60, le=3600, description="idle seconds before the warehouse suspends")
+
+
 class AnalyticsConfig(_Section):
-    snowflake: Toggle = Field(
-        Toggle(enabled=True), description="MOD-102 Snowflake and the data-platform pipelines (off in local, DESIGN G10)"
+    snowflake: SnowflakeConfig = Field(
+        SnowflakeConfig(), description="MOD-102 Snowflake and the data-platform pipelines (off in local, DESIGN G10)"
+    )
+
+
+class NeonConfig(_Section):
+    """MOD-103's Neon project (deployment sequence, step 0.2)."""
+
+    # Neon's Australian region is Sydney; the data stays in the bank's jurisdiction.
+    region_id: Literal["aws-ap-southeast-2"] = Field("aws-ap-southeast-2", description="the Neon region")
+    pg_version: Literal[15, 16, 17] = Field(16, description="the PostgreSQL major version")
+    history_retention_seconds: int = Field(
+        86400, ge=0, le=2592000, description="point-in-time recovery window of the project's history"
+    )
+
+
+class GithubConfig(_Section):
+    repository: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = Field(
+        "totara-bank/bank-platform",
+        description="OWNER/NAME of the repository whose workflows may assume the CI/CD roles (GitHub OIDC)",
     )
 
 
@@ -75,6 +108,10 @@ class LocalConfig(_Section):
     aws_endpoint: Annotated[str, StringConstraints(pattern=r"^http://(localhost|127\.0\.0\.1)(:[0-9]+)?/?$")] = Field(
         description="the AWS emulator the local stack deploys to (DESIGN G10), e.g. http://localhost:4566"
     )
+    postgres_host: Annotated[str, StringConstraints(pattern=r"^(localhost|127\.0\.0\.1)$")] = Field(
+        "localhost", description="the local PostgreSQL server that stands in for Neon (DESIGN G10)"
+    )
+    postgres_port: int = Field(5432, ge=1, le=65535, description="its port")
 
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=40)]
@@ -116,6 +153,21 @@ class StackConfig(_Section):
     )
     sizing: SizingConfig = Field(SizingConfig(), description="capacity that differs by environment")
     local: LocalConfig | None = Field(None, description="only for the local stack")
+    github: GithubConfig = Field(GithubConfig(), description="the CI/CD repository (MOD-104's OIDC trust)")
+    neon: NeonConfig = Field(NeonConfig(), description="MOD-103's Neon project (not used by local)")
+    # Provider credentials: a person sets them with `pulumi config set --secret` before the first run.
+    neon_api_key: str | None = Field(
+        None,
+        min_length=8,
+        description="Neon API key for MOD-103 (a credential: set with --secret; not used by local)",
+        json_schema_extra={"credential": True},
+    )
+    snowflake_private_key: str | None = Field(
+        None,
+        min_length=8,
+        description="PEM private key of the Snowflake administrator (a credential: set with --secret)",
+        json_schema_extra={"credential": True},
+    )
 
     @field_validator("tenants")
     @classmethod
@@ -155,6 +207,43 @@ def is_placeholder_account(account_id: str) -> bool:
     return len(set(account_id)) == 1 or account_id in {"123456789012", "012345678901", "210987654321"}
 
 
+def credential_keys() -> list[str]:
+    """The `bank:` keys that hold provider credentials: they must be set with `--secret`."""
+    return [
+        key
+        for key, field, _section in config_fields()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("credential")
+    ]
+
+
+def required_credentials(config: StackConfig) -> list[str]:
+    """The credentials this stack's providers need: Neon everywhere but local (a local PostgreSQL stands in,
+    DESIGN G10), Snowflake wherever it is on."""
+    needed = []
+    if config.environment != "local":
+        needed.append("bank:neonApiKey")
+    if config.analytics.snowflake.enabled:
+        needed.append("bank:snowflakePrivateKey")
+    return needed
+
+
+def credential_problems(config: StackConfig, secret_keys: frozenset[str]) -> list[str]:
+    """Provider credentials are set, where they are needed, and only as secrets (else the state and every
+    plan would hold them in clear text)."""
+    problems = []
+    for key in credential_keys():
+        short = key.partition(":")[2]
+        if config_value(config, short) is not None and key not in secret_keys:
+            problems.append(
+                f"{key}: is a credential but is not a secret; remove it and set it with "
+                f"`pulumi config set --secret {key} <value>`"
+            )
+    for key in required_credentials(config):
+        if config_value(config, key.partition(":")[2]) is None:
+            problems.append(f"{key}: required, but not set; a person sets it with `pulumi config set --secret {key}`")
+    return problems
+
+
 def environment_rule_problems(config: StackConfig, stack: str) -> list[str]:
     """Rules that span keys or depend on the environment; each line names its key."""
     problems = []
@@ -166,6 +255,8 @@ def environment_rule_problems(config: StackConfig, stack: str) -> list[str]:
         problems.append("bank:local: only the local stack may point at an emulator; remove it")
     if config.environment == "local" and config.analytics.snowflake.enabled:
         problems.append("bank:analytics.snowflake.enabled: Snowflake is off in the local stack (DESIGN G10); set false")
+    if config.analytics.snowflake.enabled and config.analytics.snowflake.account is None:
+        problems.append("bank:analytics.snowflake.account: required where Snowflake is on (ORGNAME-ACCOUNTNAME)")
     if config.environment != "local" and not config.analytics.snowflake.enabled:
         # Deployment sequence, step 0.2: MOD-102 is a Phase 0 module; only local has no Snowflake (DESIGN G10).
         problems.append(
@@ -222,7 +313,7 @@ def config_from_values(values: dict[str, Any], stack: str, secret_keys: frozense
             exc, prefix="bank:", secret_keys=frozenset(f"bank:{k}" for k in bank_secrets), known_keys=_keys_beside
         )
         raise ConfigurationError(source, problems, fix=_fix(stack)) from None
-    problems = environment_rule_problems(config, stack)
+    problems = environment_rule_problems(config, stack) + credential_problems(config, secret_keys)
     if problems:
         raise ConfigurationError(source, problems, fix=_fix(stack))
     return config
@@ -318,6 +409,18 @@ def offline_stand_in(full_key: str) -> Any:
     return OFFLINE_STAND_IN
 
 
+def stand_in_missing_credentials(
+    values: dict[str, Any], secret_keys: frozenset[str]
+) -> tuple[dict[str, Any], frozenset[str], list[str]]:
+    """For work outside `pulumi up` (the offline plan, `config check`, gates): a credential the stack file does
+    not set yet gets the offline stand-in, marked secret, as if a person had set it. Returns the values, the
+    secret keys and the keys stood in, so the caller can say which credentials are still to be set."""
+    missing = [key for key in credential_keys() if key not in values]
+    stood_in = {key: offline_stand_in(key) for key in missing}
+    return {**values, **stood_in}, secret_keys | frozenset(missing), missing
+
+
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     values, secret_keys = read_stack_file(project_dir, stack)
+    values, secret_keys, _ = stand_in_missing_credentials(values, secret_keys)
     return config_from_values(values, stack, secret_keys)

@@ -44,3 +44,13 @@ def moto_endpoint():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def engine_config(stack: str) -> tuple[dict, frozenset[str]]:
+    """A stack's config as the engine hands it to the program once a person has set its credentials
+    (`pulumi config set --secret`): values plus secret keys, credentials stood in."""
+    from model.stack_config import read_stack_file, stand_in_missing_credentials
+
+    values, secret_keys = read_stack_file(PROJECT_DIR, stack)
+    values, secret_keys, _ = stand_in_missing_credentials(values, secret_keys)
+    return values, secret_keys

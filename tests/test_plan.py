@@ -170,10 +170,11 @@ def test_dependency_order_puts_dependencies_first():
 def test_program_reads_config_the_way_the_language_host_passes_it(monkeypatch):
     # `pulumi up` hands config to the program in PULUMI_CONFIG; the offline plan uses the runtime map.
     from bankctl.plan_command import engine_config_values
-    from model.stack_config import read_stack_file
+    from tests.conftest import engine_config
 
-    values, _ = read_stack_file(PROJECT_DIR, "dev")
+    values, secret_keys = engine_config("dev")
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(engine_config_values(values)))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted(secret_keys)))
     recording = record_program(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), "bank", "dev", {})
     assert sorted(recording.registrations) == sorted(offline_plan("dev").recording.registrations)
 

@@ -16,16 +16,16 @@ from model.catalogue import DEFAULT_CATALOGUE_FILE, load_catalogue, parse_catalo
 from model.errors import ConfigurationError
 from model.platform import resolve_platform
 from model.releases import load_release_manifest
-from model.stack_config import config_from_values, read_stack_file
-from tests.conftest import PROJECT_DIR
+from model.stack_config import config_from_values
+from tests.conftest import PROJECT_DIR, engine_config
 
 TOTARA = {"id": "totara-bank", "name": "Totara Bank", "institutionType": "bank", "jurisdictions": ["NZ", "AU"]}
 
 
 def platform_with(stack: str, *tenants: dict, catalogue=None):
-    values, _ = read_stack_file(PROJECT_DIR, stack)
+    values, secret_keys = engine_config(stack)
     values["bank:tenants"] = json.dumps(list(tenants))
-    config = config_from_values(values, stack)
+    config = config_from_values(values, stack, secret_keys)
     return resolve_platform(stack, config, catalogue or load_catalogue(), load_release_manifest(PROJECT_DIR, stack))
 
 

@@ -1,0 +1,30 @@
+"""MOD-104 AWS bootstrap (deployment sequence, step 0.1): every shared resource the other modules assume.
+
+"Every application module assumes that S3 buckets, KMS keys, Kinesis streams, EventBridge buses, Cognito
+user pools, SSM parameters, and IAM roles already exist. MOD-104 creates all of these." Its footprint is
+built in four parts, in this order (later parts use earlier ones):
+
+- `encryption_events`: per system domain, a KMS key and alias, an EventBridge bus with its policy and archive,
+  and a Kinesis stream fed from the bus;
+- `storage`: the S3 buckets (documents, audit-log archive, data-lake landing zone, artifacts, access logs) and
+  CloudTrail;
+- `identity`: Cognito user pools, the GitHub OIDC provider, CI/CD roles, the permissions boundary and the
+  per-service least-privilege roles;
+- `runtime_config`: the SSM baseline under /bank/{env}/platform/ and AWS AppConfig (tenant activation).
+"""
+
+from __future__ import annotations
+
+from foundation.aws_bootstrap.encryption_events import build_encryption_and_events
+from foundation.aws_bootstrap.identity import build_identity
+from foundation.aws_bootstrap.runtime_config import build_runtime_config
+from foundation.aws_bootstrap.storage import build_storage
+from foundation.modules import FoundationModule
+
+
+class AwsBootstrap(FoundationModule):
+    def _build_footprint(self) -> None:
+        self.events = build_encryption_and_events(self)
+        self.storage = build_storage(self)
+        self.identity = build_identity(self)
+        self.runtime_config = build_runtime_config(self)
