@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bankctl.db_command import db_app
+from bankctl.secrets_command import secrets_app
 from model.errors import ConfigurationError
 from model.phases import PHASE_KEYS
 
@@ -31,6 +33,8 @@ gate_app = typer.Typer(help="Phase gates: the checks that run between phases.", 
 config_app = typer.Typer(help="Stack configuration.", no_args_is_help=True)
 app.add_typer(gate_app, name="gate")
 app.add_typer(config_app, name="config")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(db_app, name="db")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

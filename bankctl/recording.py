@@ -16,6 +16,7 @@ no provider. Ids and cloud-computed outputs are mocked (`MOCKED_RESOURCES`), det
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import threading
@@ -199,14 +200,537 @@ def _local_command(ctx: MockContext) -> tuple[str, dict[str, Any]]:
     return ctx.name + ctx.hex(8), {"stdout": UNKNOWN, "stderr": UNKNOWN}
 
 
+def _snowflake_name(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # Snowflake account objects (warehouse, database, role, user): id = the quoted name, `"NAME"`, as the provider's
+    # import format (helpers.EncodeResourceIdentifier); fullyQualifiedName is the same.
+    name = f'"{ctx.physical_name()}"'
+    return name, {"fullyQualifiedName": name}
+
+
+def _snowflake_schema(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `"DATABASE"."SCHEMA"` (import format of snowflake_schema).
+    name = f'"{ctx.inputs.get("database")}"."{ctx.physical_name()}"'
+    return name, {"fullyQualifiedName": name}
+
+
+def _snowflake_table(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `database|schema|table` (import format of snowflake_table); fullyQualifiedName quotes each part.
+    parts = (str(ctx.inputs.get("database")), str(ctx.inputs.get("schema")), ctx.physical_name())
+    return "|".join(parts), {"fullyQualifiedName": ".".join(f'"{p}"' for p in parts)}
+
+
+def _snowflake_grant_account_role(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `"ROLE"|ROLE|"PARENT_ROLE"` or `"ROLE"|USER|"USER"` (import format of snowflake_grant_account_role).
+    grantee = (
+        ("ROLE", ctx.inputs["parentRoleName"])
+        if ctx.inputs.get("parentRoleName")
+        else ("USER", ctx.inputs.get("userName"))
+    )
+    return f'"{ctx.inputs.get("roleName")}"|{grantee[0]}|"{grantee[1]}"', {}
+
+
+def _snowflake_grant_privileges(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `"ROLE"|withGrantOption|alwaysApply|PRIVILEGES|<kind>|<target>` (import format of
+    # snowflake_grant_privileges_to_account_role), e.g. `"R"|false|false|SELECT|OnSchemaObject|OnAll|TABLES|InSchema|"D"."S"`.
+    i = ctx.inputs
+    privileges = "ALL" if i.get("allPrivileges") else ",".join(i.get("privileges") or [])
+    head = f'"{i.get("accountRoleName")}"|{str(bool(i.get("withGrantOption"))).lower()}|'
+    head += f"{str(bool(i.get('alwaysApply'))).lower()}|{privileges}"
+    if i.get("onAccount"):
+        return f"{head}|OnAccount", {}
+    if "onAccountObject" in i:
+        target = i["onAccountObject"]
+        return f"{head}|OnAccountObject|{target.get('objectType')}|{target.get('objectName')}", {}
+    if "onSchema" in i:
+        target = i["onSchema"]
+        for key, kind in (
+            ("schemaName", "OnSchema"),
+            ("allSchemasInDatabase", "OnAllSchemasInDatabase"),
+            ("futureSchemasInDatabase", "OnFutureSchemasInDatabase"),
+        ):
+            if target.get(key):
+                return f"{head}|OnSchema|{kind}|{target[key]}", {}
+    target = i.get("onSchemaObject") or {}
+    for key, kind in (("all", "OnAll"), ("future", "OnFuture")):
+        if key in target:
+            scope = target[key]
+            where = (
+                ("InSchema", scope["inSchema"]) if scope.get("inSchema") else ("InDatabase", scope.get("inDatabase"))
+            )
+            return f"{head}|OnSchemaObject|{kind}|{scope.get('objectTypePlural')}|{where[0]}|{where[1]}", {}
+    return f"{head}|OnSchemaObject|OnObject|{target.get('objectType')}|{target.get('objectName')}", {}
+
+
+def _tls_private_key(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # pulumi-tls generates the key at create: the mock invents PEM-shaped stand-ins whose bodies say what they are
+    # (`OfflinePlan…`, letters of the base64 alphabet), the same every run. id = sha1 hex of the public key PEM
+    # (terraform-provider-tls hashForState). The SDK lists the private forms in additionalSecretOutputs, so the
+    # plan stores them as secrets only.
+    def pem(label: str, body: str) -> str:
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n"
+
+    digest = ctx.hex(64)
+    public_pem = pem("PUBLIC KEY", f"OfflinePlanPublicKey{digest}")
+    return hashlib.sha1(public_pem.strip().encode()).hexdigest(), {
+        "publicKeyPem": public_pem,
+        "publicKeyOpenssh": f"ssh-rsa OfflinePlanPublicKey{digest}\n",
+        "publicKeyFingerprintMd5": ":".join(digest[i : i + 2] for i in range(0, 32, 2)),
+        "publicKeyFingerprintSha256": f"SHA256:OfflinePlan{digest[:32]}",
+        # Private forms share nothing with the public ones, so a leak of either is told apart in a plan.
+        **{
+            output: pem(label, f"OfflinePlanPrivateKey{hashlib.sha256((ctx.urn + output).encode()).hexdigest()}")
+            for output, label in (
+                ("privateKeyPem", "RSA PRIVATE KEY"),
+                ("privateKeyPemPkcs8", "PRIVATE KEY"),
+                ("privateKeyOpenssh", "OPENSSH PRIVATE KEY"),
+            )
+        },
+    }
+
+
+def _firehose_delivery_stream(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:firehose:R:A:deliverystream/NAME.
+    name = ctx.physical_name()
+    arn = ctx.arn("firehose", f"deliverystream/{name}")
+    return arn, {"arn": arn, "name": name, "destinationId": "destinationId-000000000001", "versionId": "1"}
+
+
+def _secretsmanager_secret(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:secretsmanager:R:A:secret:NAME-XXXXXX (Secrets Manager appends six random characters).
+    name = ctx.physical_name()
+    arn = ctx.arn("secretsmanager", f"secret:{name}-{ctx.hex(6)}")
+    return arn, {"arn": arn, "name": name}
+
+
+def _secretsmanager_secret_version(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `SECRET_ARN|VERSION_ID`; the version id is a UUID; a new version is labelled AWSCURRENT.
+    secret, version = str(ctx.inputs.get("secretId")), ctx.uuid()
+    return f"{secret}|{version}", {"arn": secret, "versionId": version, "versionStages": ["AWSCURRENT"]}
+
+
+def _iam_role(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the role name; arn = arn:aws:iam::A:role/PATH/NAME (IAM is global: no region); uniqueId starts AROA.
+    name, path = ctx.physical_name(), ctx.inputs.get("path") or "/"
+    arn = ctx.arn("iam", f"role{path}{name}", region="")
+    return name, {"arn": arn, "name": name, "path": path, "uniqueId": "AROA" + ctx.hex(17).upper()}
+
+
+def _iam_role_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `ROLE_NAME:POLICY_NAME`.
+    name = ctx.physical_name()
+    return f"{ctx.inputs.get('role')}:{name}", {"name": name}
+
+
+def _log_group(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the log group name; arn = arn:aws:logs:R:A:log-group:NAME (the provider drops the trailing ":*").
+    name = ctx.physical_name()
+    return name, {"name": name, "arn": ctx.arn("logs", f"log-group:{name}")}
+
+
+def _log_stream(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the log stream name; arn = arn:aws:logs:R:A:log-group:GROUP:log-stream:NAME.
+    name = ctx.physical_name()
+    return name, {"name": name, "arn": ctx.arn("logs", f"log-group:{ctx.inputs.get('logGroupName')}:log-stream:{name}")}
+
+
+# --- MOD-104 part A: keys, buses, archives, streams, buckets, the trail (pulumi-aws 7 / terraform-provider-aws 6) --
+def _kms_key(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the KeyId, a UUID; arn = arn:aws:kms:R:A:key/KEYID.
+    key_id = ctx.uuid()
+    return key_id, {"keyId": key_id, "arn": ctx.arn("kms", f"key/{key_id}")}
+
+
+def _kms_alias(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the alias name ("alias/..."); arn = arn:aws:kms:R:A:alias/...; targetKeyArn = the target key's ARN.
+    name = ctx.physical_name()
+    name = name if name.startswith("alias/") else f"alias/{name}"
+    target = str(ctx.inputs.get("targetKeyId", ""))
+    target_arn = target if target.startswith("arn:") else ctx.arn("kms", f"key/{target}")
+    return name, {"name": name, "arn": ctx.arn("kms", name), "targetKeyArn": target_arn}
+
+
+def _event_bus(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the bus name; arn = arn:aws:events:R:A:event-bus/NAME.
+    name = ctx.physical_name()
+    return name, {"name": name, "arn": ctx.arn("events", f"event-bus/{name}")}
+
+
+def _event_bus_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the bus name (the default bus when none is given).
+    return str(ctx.inputs.get("eventBusName") or "default"), {}
+
+
+def _event_archive(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the archive name; arn = arn:aws:events:R:A:archive/NAME.
+    name = ctx.physical_name()
+    return name, {"name": name, "arn": ctx.arn("events", f"archive/{name}")}
+
+
+def _event_bus_of(ctx: MockContext) -> str:
+    bus = str(ctx.inputs.get("eventBusName") or "default")
+    return bus.rsplit("event-bus/", 1)[-1]
+
+
+def _event_rule(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = BUS/RULE, or RULE on the default bus (ruleCreateResourceID); arn = arn:aws:events:R:A:rule/BUS/RULE
+    # (rule/RULE on the default bus).
+    name, bus = ctx.physical_name(), _event_bus_of(ctx)
+    qualified = name if bus == "default" else f"{bus}/{name}"
+    return qualified, {"name": name, "arn": ctx.arn("events", f"rule/{qualified}")}
+
+
+def _event_target(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = BUS-RULE-TARGETID, or RULE-TARGETID on the default bus (targetCreateResourceID joins with "-"); a
+    # missing target id is generated ("terraform-" + 26 digits, id.UniqueId).
+    target_id = ctx.inputs.get("targetId") or f"terraform-{int(ctx.hex(24), 16) % 10**26:026d}"
+    bus = _event_bus_of(ctx)
+    parts = ([] if bus == "default" else [bus]) + [str(ctx.inputs.get("rule", "")), str(target_id)]
+    return "-".join(parts), {"targetId": target_id}
+
+
+def _kinesis_stream(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:kinesis:R:A:stream/NAME (the provider sets the id to the StreamARN).
+    name = ctx.physical_name()
+    arn = ctx.arn("kinesis", f"stream/{name}")
+    return arn, {"name": name, "arn": arn}
+
+
+def _cloudtrail_trail(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:cloudtrail:R:A:trail/NAME (the provider sets the id to the TrailARN).
+    name = ctx.physical_name()
+    arn = ctx.arn("cloudtrail", f"trail/{name}")
+    return arn, {"name": name, "arn": arn, "homeRegion": ctx.region}
+
+
+def _s3_bucket(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the bucket name; arn = arn:aws:s3:::NAME (S3 ARNs carry neither region nor account).
+    name = ctx.physical_name("bucket")
+    return name, {
+        "bucket": name,
+        "arn": ctx.arn("s3", name, region="", account=""),
+        "bucketDomainName": f"{name}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{name}.s3.{ctx.region}.amazonaws.com",
+    }
+
+
+def _s3_bucket_setting(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # A bucket's policy, versioning, encryption, ... : id = the bucket name (BUCKET,OWNER with expectedBucketOwner).
+    owner = ctx.inputs.get("expectedBucketOwner")
+    bucket = str(ctx.inputs.get("bucket", ""))
+    return (f"{bucket},{owner}" if owner else bucket), {}
+
+
+# --- MOD-103: Neon (dynamic provider, components/neon.py), pulumi-random, pulumi-postgresql ---------------------
+def _wire_secret(value: Any) -> dict[str, Any]:
+    # An output the real provider returns as a secret: secret on the wire too, so what is computed from it stays
+    # secret in the SDK as it would under the engine (the recorder then stores only the marker).
+    return {SIG_KEY: SECRET_SIG, "value": value}
+
+
+_NEON_WORDS = (
+    ("ancient", "bold", "calm", "damp", "eager", "fancy", "gentle", "hidden", "icy", "jolly", "keen", "lucky"),
+    ("bird", "cloud", "dawn", "field", "forest", "grass", "hill", "lake", "leaf", "moon", "river", "snow"),
+)
+
+
+def _neon_id(ctx: MockContext, prefix: str = "", salt: str = "") -> str:
+    # Neon ids: `adjective-noun-12345678`; branches `br-…`, computes `ep-…` (contract: Branch.id, Endpoint.id).
+    digest = hashlib.sha256((ctx.urn + salt).encode()).digest()
+    adjective, noun = _NEON_WORDS[0][digest[0] % 12], _NEON_WORDS[1][digest[1] % 12]
+    return f"{prefix}{adjective}-{noun}-{int.from_bytes(digest[2:8], 'big') % 10**8:08d}"
+
+
+def _neon_project(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the project id; the default branch `br-…` and the admin role's password come back with it (the
+    # password only once, a secret).
+    project = _neon_id(ctx)
+    return project, {
+        "projectId": project,
+        "branchId": _neon_id(ctx, "br-", "branch"),
+        "adminPassword": _wire_secret(f"OfflinePlanNeonPassword{ctx.hex(24)}"),
+    }
+
+
+def _neon_endpoint(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `ep-…`; host = `ep-….<region>.aws.neon.tech` (regionId `aws-ap-southeast-2`), the PgBouncer host adds
+    # `-pooler` to the first label (Neon, Connection pooling).
+    endpoint = _neon_id(ctx, "ep-")
+    region = str(ctx.inputs.get("regionId", "")).removeprefix("aws-")
+    return endpoint, {
+        "endpointId": endpoint,
+        "host": f"{endpoint}.{region}.aws.neon.tech",
+        "poolerHost": f"{endpoint}-pooler.{region}.aws.neon.tech",
+    }
+
+
+def _neon_database(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the database's numeric id (contract: Database.id, int64), as text.
+    database_id = int(ctx.hex(12), 16) % 10**7
+    return str(database_id), {"databaseId": database_id}
+
+
+def _random_password(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # terraform-provider-random: id = "none"; `result` and `bcryptHash` are secrets (the SDK lists them in
+    # additionalSecretOutputs). The stand-in has the asked length and is the same every run.
+    length = int(ctx.inputs.get("length", 16))
+    result = ("OfflinePlanPassword" + ctx.hex(64) * 2)[:length]
+    return "none", {"result": _wire_secret(result), "bcryptHash": _wire_secret(f"$2a$10$OfflinePlan{ctx.hex(43)}")}
+
+
+def _postgresql_name(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # postgresql_role and postgresql_database: id = the name.
+    return ctx.physical_name(), {}
+
+
+def _postgresql_schema(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = `DATABASE.SCHEMA` (generateSchemaID).
+    return f"{ctx.inputs.get('database')}.{ctx.physical_name()}", {}
+
+
+def _postgresql_grant(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = role_database[_schema]_objecttype[_objects…][_columns…] (generateGrantID; no schema for database,
+    # foreign_data_wrapper and foreign_server grants).
+    i = ctx.inputs
+    parts = [str(i.get("role")), str(i.get("database"))]
+    if i.get("objectType") not in ("database", "foreign_data_wrapper", "foreign_server"):
+        parts.append(str(i.get("schema", "")))
+    parts += [str(i.get("objectType")), *map(str, i.get("objects") or []), *map(str, i.get("columns") or [])]
+    return "_".join(parts), {}
+
+
+def _postgresql_default_privileges(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = role_database_schema_owner_objecttype, `noschema` without a schema (generateDefaultPrivilegesID).
+    i = ctx.inputs
+    parts = (i.get("role"), i.get("database"), i.get("schema") or "noschema", i.get("owner"), i.get("objectType"))
+    return "_".join(map(str, parts)), {}
+
+
+# --- MOD-076 / MOD-046: alarms, metric filters, dashboards, X-Ray, topic and log policies ------------------------
+def _metric_alarm(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the alarm name; arn = arn:aws:cloudwatch:R:A:alarm:NAME.
+    name = ctx.physical_name()
+    return name, {"name": name, "arn": ctx.arn("cloudwatch", f"alarm:{name}")}
+
+
+def _named_without_arn(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the name: metric filters (imported as GROUP:NAME), log account policies (imported as NAME:TYPE) and
+    # account-scoped log resource policies; none of them has an ARN.
+    key = next((k for k in ("name", "policyName") if ctx.inputs.get(k)), "name")
+    return ctx.physical_name(key), {}
+
+
+def _dashboard(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the dashboard name; dashboardArn = arn:aws:cloudwatch::A:dashboard/NAME (dashboards are global).
+    name = ctx.physical_name("dashboardName")
+    return name, {"dashboardArn": ctx.arn("cloudwatch", f"dashboard/{name}", region="")}
+
+
+def _xray_group(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:xray:R:A:group/NAME/ID, ID being 52 base32 characters X-Ray draws.
+    name = ctx.physical_name("groupName")
+    group_id = base64.b32encode(hashlib.sha256(ctx.urn.encode()).digest()).decode()[:52]
+    arn = ctx.arn("xray", f"group/{name}/{group_id}")
+    return arn, {"arn": arn}
+
+
+def _xray_sampling_rule(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the rule name; arn = arn:aws:xray:R:A:sampling-rule/NAME.
+    name = ctx.physical_name("ruleName")
+    return name, {"arn": ctx.arn("xray", f"sampling-rule/{name}")}
+
+
+def _sns_topic_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the topic's ARN; owner = the account.
+    return str(ctx.inputs.get("arn", "")), {"owner": ctx.account_id}
+
+
+def _lambda_function(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the function name; arn = arn:aws:lambda:R:A:function:NAME; an unpublished function's version is $LATEST
+    # (qualified ARN = ARN:$LATEST); invokeArn is API Gateway's path to the function.
+    name = ctx.physical_name()
+    arn = ctx.arn("lambda", f"function:{name}")
+    invoke = f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+    return name, {"arn": arn, "invokeArn": invoke, "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST"}
+
+
+def _lambda_permission(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the statement id: the one given, else the provider's `terraform-` + 26 digits (PrefixedUniqueId).
+    statement = ctx.inputs.get("statementId") or "terraform-" + str(int(ctx.hex(22), 16)).zfill(26)[:26]
+    return str(statement), {"statementId": statement}
+
+
+def _secretsmanager_secret_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the secret's ARN (import by secret ARN).
+    return str(ctx.inputs.get("secretArn", "")), {}
+
+
+def _secretsmanager_secret_rotation(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the secret id it was given (the secret's ARN); rotation is then enabled.
+    return str(ctx.inputs.get("secretId", "")), {"rotationEnabled": True}
+
+
 # How each real provider forms ids and ARNs, by type token. Add a row when the program registers a new type;
 # a type without a row gets an id and ARN that say `offline-invented`.
 MOCKED_RESOURCES: dict[str, MockIdentity] = {
+    "aws:lambda/function:Function": _lambda_function,
+    "aws:lambda/permission:Permission": _lambda_permission,
+    "aws:secretsmanager/secretPolicy:SecretPolicy": _secretsmanager_secret_policy,
+    "aws:secretsmanager/secretRotation:SecretRotation": _secretsmanager_secret_rotation,
     "aws:ssm/parameter:Parameter": _ssm_parameter,
     "aws:sns/topic:Topic": _sns_topic,
     "aws:sns/topicSubscription:TopicSubscription": _sns_topic_subscription,
     "command:local:Command": _local_command,
+    "snowflake:index/warehouse:Warehouse": _snowflake_name,
+    "snowflake:index/database:Database": _snowflake_name,
+    "snowflake:index/accountRole:AccountRole": _snowflake_name,
+    "snowflake:index/serviceUser:ServiceUser": _snowflake_name,
+    "snowflake:index/schema:Schema": _snowflake_schema,
+    "snowflake:index/table:Table": _snowflake_table,
+    "snowflake:index/grantAccountRole:GrantAccountRole": _snowflake_grant_account_role,
+    "snowflake:index/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole": _snowflake_grant_privileges,
+    "tls:index/privateKey:PrivateKey": _tls_private_key,
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": _firehose_delivery_stream,
+    "aws:secretsmanager/secret:Secret": _secretsmanager_secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secretsmanager_secret_version,
+    "aws:iam/role:Role": _iam_role,
+    "aws:iam/rolePolicy:RolePolicy": _iam_role_policy,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:cloudwatch/logStream:LogStream": _log_stream,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:cloudwatch/eventBus:EventBus": _event_bus,
+    "aws:cloudwatch/eventBusPolicy:EventBusPolicy": _event_bus_policy,
+    "aws:cloudwatch/eventArchive:EventArchive": _event_archive,
+    "aws:cloudwatch/eventRule:EventRule": _event_rule,
+    "aws:cloudwatch/eventTarget:EventTarget": _event_target,
+    "aws:kinesis/stream:Stream": _kinesis_stream,
+    "aws:cloudtrail/trail:Trail": _cloudtrail_trail,
+    "aws:s3/bucket:Bucket": _s3_bucket,
+    "aws:s3/bucketPolicy:BucketPolicy": _s3_bucket_setting,
+    "aws:s3/bucketVersioning:BucketVersioning": _s3_bucket_setting,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _s3_bucket_setting,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _s3_bucket_setting,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _s3_bucket_setting,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _s3_bucket_setting,
+    "aws:s3/bucketLogging:BucketLogging": _s3_bucket_setting,
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _s3_bucket_setting,
+    "pulumi-python:dynamic/neon:Project": _neon_project,
+    "pulumi-python:dynamic/neon:Endpoint": _neon_endpoint,
+    "pulumi-python:dynamic/neon:Database": _neon_database,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "postgresql:index/role:Role": _postgresql_name,
+    "postgresql:index/database:Database": _postgresql_name,
+    "postgresql:index/schema:Schema": _postgresql_schema,
+    "postgresql:index/grant:Grant": _postgresql_grant,
+    "postgresql:index/defaultPrivileges:DefaultPrivileges": _postgresql_default_privileges,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": _named_without_arn,
+    "aws:cloudwatch/logAccountPolicy:LogAccountPolicy": _named_without_arn,
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": _named_without_arn,
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
+    "aws:xray/group:Group": _xray_group,
+    "aws:xray/samplingRule:SamplingRule": _xray_sampling_rule,
+    "aws:sns/topicPolicy:TopicPolicy": _sns_topic_policy,
 }
+
+
+# --- MOD-104 part B: Cognito, IAM policies and OIDC, AppConfig (ARN formats: IAM service authorization reference) --
+def _cognito_user_pool(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = REGION_ + 9 alphanumerics; arn = arn:aws:cognito-idp:R:A:userpool/ID; endpoint = cognito-idp.R.amazonaws.com/ID.
+    pool_id = f"{ctx.region}_{ctx.hex(9)}"
+    return pool_id, {
+        "arn": ctx.arn("cognito-idp", f"userpool/{pool_id}"),
+        "endpoint": f"cognito-idp.{ctx.region}.amazonaws.com/{pool_id}",
+        "name": ctx.physical_name(),
+    }
+
+
+def _cognito_user_pool_client(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = 26 lower-case alphanumerics; a confidential client (generateSecret) also gets a 51-character secret, which
+    # the SDK lists in additionalSecretOutputs: the plan stores only the secret marker.
+    computed: dict[str, Any] = {"name": ctx.physical_name()}
+    if ctx.inputs.get("generateSecret"):
+        computed["clientSecret"] = hashlib.sha256(f"{ctx.urn}#clientSecret".encode()).hexdigest()[:51]
+    return ctx.hex(26), computed
+
+
+def _iam_oidc_provider(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:iam::A:oidc-provider/HOST (the URL without its scheme; IAM is global: no region).
+    host = str(ctx.inputs.get("url", "")).removeprefix("https://")
+    arn = ctx.arn("iam", f"oidc-provider/{host}", region="")
+    return arn, {"arn": arn}
+
+
+def _iam_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = arn:aws:iam::A:policy/PATH/NAME; policyId starts ANPA.
+    name, path = ctx.physical_name(), ctx.inputs.get("path") or "/"
+    arn = ctx.arn("iam", f"policy{path}{name}", region="")
+    return arn, {"arn": arn, "name": name, "path": path, "policyId": "ANPA" + ctx.hex(17).upper(), "attachmentCount": 0}
+
+
+def _iam_role_policy_attachment(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = ROLE- + 26 characters (terraform-plugin-sdk id.PrefixedUniqueId: an 18-digit timestamp, 8 hex of a counter);
+    # the timestamp digits are derived from the URN so the plan is the same every run.
+    digits = str(int(ctx.hex(16), 16)).zfill(18)[:18]
+    return f"{ctx.inputs.get('role')}-{digits}{ctx.hex(8)}", {}
+
+
+def _appconfig_application(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = 7 lower-case alphanumerics; arn = arn:aws:appconfig:R:A:application/ID.
+    app = ctx.hex(7)
+    return app, {"arn": ctx.arn("appconfig", f"application/{app}")}
+
+
+def _appconfig_environment(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = ENV:APP; arn = …:application/APP/environment/ENV.
+    env, app = ctx.hex(7), ctx.inputs.get("applicationId")
+    arn = ctx.arn("appconfig", f"application/{app}/environment/{env}")
+    return f"{env}:{app}", {"environmentId": env, "arn": arn, "state": "ReadyForDeployment"}
+
+
+def _appconfig_configuration_profile(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = PROFILE:APP; arn = …:application/APP/configurationprofile/PROFILE.
+    profile, app = ctx.hex(7), ctx.inputs.get("applicationId")
+    arn = ctx.arn("appconfig", f"application/{app}/configurationprofile/{profile}")
+    return f"{profile}:{app}", {"configurationProfileId": profile, "arn": arn}
+
+
+def _appconfig_hosted_configuration_version(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = APP/PROFILE/VERSION; a profile's first hosted version is 1.
+    app, profile = ctx.inputs.get("applicationId"), ctx.inputs.get("configurationProfileId")
+    arn = ctx.arn("appconfig", f"application/{app}/configurationprofile/{profile}/hostedconfigurationversion/1")
+    return f"{app}/{profile}/1", {"versionNumber": 1, "arn": arn}
+
+
+def _appconfig_deployment_strategy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = 7 lower-case alphanumerics; arn = arn:aws:appconfig:R:A:deploymentstrategy/ID.
+    strategy = ctx.hex(7)
+    return strategy, {"arn": ctx.arn("appconfig", f"deploymentstrategy/{strategy}")}
+
+
+def _appconfig_deployment(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = APP/ENV/NUMBER; an environment's first deployment is number 1.
+    app, env = ctx.inputs.get("applicationId"), ctx.inputs.get("environmentId")
+    arn = ctx.arn("appconfig", f"application/{app}/environment/{env}/deployment/1")
+    return f"{app}/{env}/1", {"deploymentNumber": 1, "arn": arn}
+
+
+MOCKED_RESOURCES.update(
+    {
+        "aws:cognito/userPool:UserPool": _cognito_user_pool,
+        "aws:cognito/userPoolClient:UserPoolClient": _cognito_user_pool_client,
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _iam_oidc_provider,
+        "aws:iam/policy:Policy": _iam_policy,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _iam_role_policy_attachment,
+        "aws:appconfig/application:Application": _appconfig_application,
+        "aws:appconfig/environment:Environment": _appconfig_environment,
+        "aws:appconfig/configurationProfile:ConfigurationProfile": _appconfig_configuration_profile,
+        "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion": _appconfig_hosted_configuration_version,
+        "aws:appconfig/deploymentStrategy:DeploymentStrategy": _appconfig_deployment_strategy,
+        "aws:appconfig/deployment:Deployment": _appconfig_deployment,
+    }
+)
 
 
 def _invented(ctx: MockContext) -> tuple[str, dict[str, Any]]:

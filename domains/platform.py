@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.build_context import BuildContext
+from components.flyway_migration import FlywayMigration
 from components.module_component import ModuleComponent
 from components.phase_gate import PhaseGate
 from components.service_module import ServiceModule
@@ -23,7 +24,7 @@ from components.stack_inputs import StackInputs
 from foundation.aws_bootstrap import AwsBootstrap
 from foundation.dba_access_control import DbaAccessControl
 from foundation.modules import FoundationModule
-from foundation.neon_database_bootstrap import NeonDatabaseBootstrap
+from foundation.neon_database_bootstrap import POSTGRES_PORT, NeonDatabaseBootstrap
 from foundation.observability_platform import ObservabilityPlatform
 from foundation.secrets_key_management import SecretsKeyManagement
 from foundation.snowflake_configuration import SnowflakeConfiguration
@@ -98,7 +99,44 @@ def gate_environment(inputs: StackInputs) -> dict:
 def phase_fingerprint(platform: PlatformSpec, phase_key: str) -> str:
     """Changes when anything the gate checks changes, so the gate re-runs exactly then."""
     records = [m.record(platform.config.environment) for m in platform.gate_members(phase_key)]
-    return hashlib.sha256(record_json({"phase": phase_key, "records": records}).encode()).hexdigest()
+    checked = {"phase": phase_key, "records": records}
+    if phase_key == FOUNDATION_PHASE:  # the foundation gate also checks every database's migrations
+        checked["migrations"] = {db: pin.model_dump() for db, pin in sorted(platform.migrations.items())}
+    return hashlib.sha256(record_json(checked).encode()).hexdigest()
+
+
+# --- schema migrations (deployment sequence, step 0.2; DESIGN §3 "Migrations") --------------------------------
+FOUNDATION_PHASE = "0"
+
+
+def build_migrations(platform: PlatformSpec, context: BuildContext) -> dict[str, FlywayMigration]:
+    """Each pinned database's FlywayMigration, built right after MOD-103. Top-level components, not MOD-103's
+    children: `depends_on` a component waits for all its children, and MOD-046 (which follows MOD-103) must not
+    wait for migrations. Each runs after all of MOD-103 (Flyway's tables get the default privileges only if those
+    exist first), reads its build from MOD-104's artifacts bucket, and connects to the direct endpoint."""
+    inputs = context.inputs
+    databases = context.foundation["neon-database-bootstrap"]
+    bucket = context.foundation["aws-bootstrap"].storage.artifacts.bucket.bucket
+    if inputs.config.local is None:
+        host, port, sslmode = databases.endpoint.host, POSTGRES_PORT, "require"
+    else:  # DESIGN G10: the local PostgreSQL, on loopback
+        host, port, sslmode = inputs["local.postgresHost"], inputs["local.postgresPort"], "disable"
+    return {
+        name: FlywayMigration(
+            f"{name.replace('_', '-')}-migrations",
+            database=name,
+            host=host,
+            port=port,
+            sslmode=sslmode,
+            user=databases.databases[name].roles["migration"].name,
+            password=databases.databases[name].passwords["migration"].result,
+            bucket=bucket,
+            pin=pin.model_dump(),
+            environment=gate_environment(inputs),
+            opts=pulumi.ResourceOptions(depends_on=[databases]),
+        )
+        for name, pin in sorted(platform.migrations.items())
+    }
 
 
 def build_platform(platform: PlatformSpec) -> BuiltPlatform:
@@ -108,18 +146,27 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
     modules: dict[str, ModuleComponent] = {}
     gates: dict[str, PhaseGate] = {}
     phases = {p.key: p for p in platform.phases}
+    migrations: dict[str, FlywayMigration] = {}
     for kind, key in platform.build_order():
         if kind == "module":
             deployment = platform.module(key)
             depends_on = [gates[g] for g in deployment.gate_keys] + [modules[d] for d in deployment.depends_on]
+            if deployment.spec.database in migrations:
+                # Directly too, so a later migration (a new pin) runs before the module update that needs it. (Every
+                # service phase follows Phase 0, so its modules are built after the migrations; a phase table that
+                # breaks that is what tests/test_sequence_graph.py catches.)
+                depends_on.append(migrations[deployment.spec.database])
             opts = pulumi.ResourceOptions(providers={"aws": provider}, depends_on=depends_on)
             if deployment.spec.kind == "foundation":
                 foundation = FOUNDATION_COMPONENTS[deployment.spec.slug](deployment, context, opts)
                 context.foundation[deployment.spec.slug] = modules[key] = foundation
+                if deployment.spec.slug == "neon-database-bootstrap":
+                    migrations = build_migrations(platform, context)
             else:
                 modules[key] = ServiceModule(deployment, context, opts)
         else:
             members = [modules[m.spec.id] for m in platform.gate_members(key)]
+            members += list(migrations.values()) if key == FOUNDATION_PHASE else []
             gates[key] = PhaseGate(
                 phases[key],
                 platform.stack,

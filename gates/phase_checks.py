@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gates.database_checks import migrations_gate_check, privileges_gate_check
+from gates.foundation_infrastructure import FOUNDATION_INFRASTRUCTURE_CHECKS
 from gates.module_records import check_module_records
+from gates.secrets_populated import secrets_populated
 from model.phases import PHASE_KEYS
 from model.platform import PlatformSpec
 
@@ -45,3 +48,7 @@ def module_records(context: GateContext) -> list[Finding]:
 
 # Phase key → (name, check), run in this order.
 CHECKS: dict[str, list[tuple[str, Check]]] = {key: [("module records", module_records)] for key in PHASE_KEYS}
+CHECKS["0"].append(("secrets populated", secrets_populated))  # step 0.3: populate all required secrets
+CHECKS["0"] += FOUNDATION_INFRASTRUCTURE_CHECKS  # buses and archives, the trail, the alert topics
+CHECKS["0"].append(("database privileges", privileges_gate_check))  # DESIGN G14: `bankctl db verify`, every database
+CHECKS["0"].append(("migrations applied", migrations_gate_check))  # step 0.2: each database's baseline migrations ran

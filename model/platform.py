@@ -16,7 +16,16 @@ from typing import Any
 from model.catalogue import DEFAULT_CATALOGUE_FILE, Catalogue, ModuleSpec, load_catalogue
 from model.errors import ConfigurationError
 from model.phases import PHASES, Phase
-from model.releases import REPOSITORY_RELEASE, ReleaseManifest, ReleasePin, load_release_manifest, pin_problems
+from model.releases import (
+    REPOSITORY_RELEASE,
+    MigrationPin,
+    ReleaseManifest,
+    ReleasePin,
+    load_release_manifest,
+    migration_problems,
+    pin_problems,
+)
+from model.secrets_manifest import load_secrets_manifest
 from model.stack_config import (
     FEATURE_FLAGS,
     NAMESPACE,
@@ -71,6 +80,9 @@ class PlatformSpec:
     # Top-level `bank:` keys (without the namespace) the user set with --secret: resource inputs taken
     # from them must be Pulumi secrets (components/stack_inputs.py).
     secret_keys: frozenset[str] = frozenset()
+    # Database → the pinned build of its migrations (releases/<stack>.yaml `migrations`): exactly the databases
+    # the deployed modules use; each runs as a FlywayMigration before them.
+    migrations: dict[str, MigrationPin] = field(default_factory=dict)
     _by_id: dict[str, ModuleDeployment] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -241,6 +253,11 @@ def resolve_platform(
         for mid in sorted(releases.modules)
         if mid not in by_id
     ]
+    used: dict[str, list[str]] = {}
+    for spec in catalogue.modules:
+        if spec.id in deployed and spec.database is not None:
+            used.setdefault(spec.database, []).append(spec.slug)
+    release_problems += migration_problems(used, dict(releases.migrations), config.environment)
     errors = []
     if catalogue_problems:
         errors.append(ConfigurationError("catalogue/modules.yaml", catalogue_problems))
@@ -255,7 +272,12 @@ def resolve_platform(
     if errors:
         raise ConfigurationError.combine(errors)
     return PlatformSpec(
-        stack=stack, config=config, catalogue=catalogue, modules=tuple(deployments), secret_keys=secret_keys
+        stack=stack,
+        config=config,
+        catalogue=catalogue,
+        modules=tuple(deployments),
+        secret_keys=secret_keys,
+        migrations=dict(releases.migrations),
     )
 
 
@@ -279,6 +301,7 @@ def load_platform(
         ("config", lambda: config_from_values(config_values, stack, secret_keys)),
         ("catalogue", lambda: load_catalogue(catalogue_file, phases)),
         ("releases", lambda: load_release_manifest(project_dir, stack)),
+        ("secrets", lambda: load_secrets_manifest(results.get("catalogue"))),  # catalogue/secrets.yaml (DESIGN G8)
     ):
         try:
             results[name] = load()

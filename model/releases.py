@@ -1,8 +1,14 @@
-"""The release manifest of a stack (releases/<stack>.yaml): which build of each service module runs.
+"""The release manifest of a stack (releases/<stack>.yaml): which build of each service module runs, and which
+build's migrations each database runs.
 
 Unchanged pins give no diff, which is how "only changed modules need to re-run"
 works (deployment sequence, "Re-deployment"). Foundation modules are released
 with this repository and have no pin.
+
+Migration pins (deployment sequence, step 0.2 and "Re-deployment": "If a module update includes a schema
+migration, Flyway applies it before the module deploys"): per database, the domain repository, the commit, and
+where that build published its `db/migrations` — a prefix in the stack's artifacts bucket, which Flyway reads
+directly (`s3:` location). The pin is the migration's trigger: a new pin re-runs Flyway, nothing else does.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from model.errors import ConfigurationError, describe_validation_error
+from model.phases import DOMAINS, DatabaseName
 from model.yaml_source import parse_yaml
 
 GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -32,11 +39,27 @@ class ReleasePin(BaseModel):
     )
 
 
+class MigrationPin(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")] = Field(
+        description="the domain repository whose db/migrations these are, e.g. bank-core"
+    )
+    sha: Annotated[str, StringConstraints(min_length=1)] = Field(description="git SHA of the build")
+    # A key prefix, not a URL: the bucket is the stack's own artifacts bucket (MOD-104), never one a pin names.
+    location: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*$")] = Field(
+        description="where that build published db/migrations in the artifacts bucket, e.g. bank-core/db-migrations/<sha>"
+    )
+
+
 class ReleaseManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stack: str
     modules: dict[Annotated[str, StringConstraints(pattern=r"^MOD-[0-9]{3}$")], ReleasePin]
+    # Per database (DESIGN G4's eight names): the migrations it runs. Validated against the stack's modules by
+    # `migration_problems`: every database a deployed module uses has a pin, and no other database has one.
+    migrations: dict[DatabaseName, MigrationPin] = {}
 
 
 def release_file(project_dir: Path, stack: str) -> Path:
@@ -60,17 +83,54 @@ def load_release_manifest(project_dir: Path, stack: str) -> ReleaseManifest:
 
 def pin_problems(module_id: str, pin: ReleasePin, environment: str) -> list[str]:
     """A pin must name one build; uat and prod accept nothing else."""
-    problems = []
-    floating = bool(FLOATING_REFS.search(pin.sha)) or "latest" in pin.artifact.lower()
-    zeros = set(pin.sha) == {"0"}
-    if environment in ("uat", "prod"):
-        if floating or zeros or not GIT_SHA.match(pin.sha):
-            problems.append(
-                f"modules.{module_id}.sha: `{pin.sha}` is not a pinned build; {environment} needs the full "
-                "40-character git SHA of a real commit"
-            )
-    elif zeros:
-        problems.append(f"modules.{module_id}.sha: all zeros is not a commit")
+    problems = sha_problems(f"modules.{module_id}.sha", pin.sha, environment, floating="latest" in pin.artifact.lower())
     if GIT_SHA.match(pin.sha) and pin.sha not in pin.artifact:
         problems.append(f"modules.{module_id}.artifact: `{pin.artifact}` is not the build of {pin.sha[:12]}")
+    return problems
+
+
+def sha_problems(key: str, sha: str, environment: str, floating: bool = False) -> list[str]:
+    """A SHA names one commit: uat and prod need the full 40 characters; all zeros is never one."""
+    floating = floating or bool(FLOATING_REFS.search(sha))
+    zeros = set(sha) == {"0"}
+    if environment in ("uat", "prod"):
+        if floating or zeros or not GIT_SHA.match(sha):
+            return [
+                f"{key}: `{sha}` is not a pinned build; {environment} needs the full 40-character git SHA of a "
+                "real commit"
+            ]
+    elif zeros:
+        return [f"{key}: all zeros is not a commit"]
+    return []
+
+
+def migration_problems(used: dict[str, list[str]], migrations: dict[str, MigrationPin], environment: str) -> list[str]:
+    """A used database (name → slugs of the deployed modules that use it) without a pin, a pin for a database
+    no deployed module uses, and pins that do not name one build of the database's own repository."""
+    problems = []
+    for database in sorted(set(used) - set(migrations)):
+        users = used[database]
+        shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        problems.append(
+            f"migrations.{database}: no migration pin, but {shown} use {database}; pin its repository, sha and "
+            "location (the build's published db/migrations)"
+        )
+    for database in sorted(set(migrations) - set(used)):
+        problems.append(
+            f"migrations.{database}: no module this stack deploys uses {database}; remove the pin (migrations run "
+            "only for databases in use)"
+        )
+    for database, pin in sorted(migrations.items()):
+        repository = next(d.repo for d in DOMAINS.values() if d.database == database)
+        if pin.repository != repository:
+            problems.append(
+                f"migrations.{database}.repository: is `{pin.repository}`, but {database}'s migrations live in "
+                f"{repository}"
+            )
+        floating = "latest" in pin.location.lower()
+        problems += sha_problems(f"migrations.{database}.sha", pin.sha, environment, floating=floating)
+        if floating or ".." in pin.location.split("/"):
+            problems.append(f"migrations.{database}.location: `{pin.location}` does not name one build")
+        elif GIT_SHA.match(pin.sha) and pin.sha not in pin.location:
+            problems.append(f"migrations.{database}.location: `{pin.location}` is not the build of {pin.sha[:12]}")
     return problems

@@ -452,8 +452,10 @@ def stack_config(swift: bool) -> StackConfig:
     )
 
 
-def manifest_for(entries: list[dict], sha: str) -> ReleaseManifest:
-    """Pins every service module (foundation modules are released with the repository)."""
+def manifest_for(entries: list[dict], sha: str, disabled: frozenset[str] = frozenset()) -> ReleaseManifest:
+    """Pins every service module (foundation modules are released with the repository), and the migrations of
+    every database a deployed module (not in `disabled`) uses."""
+    repos = {d.database: d.repo for d in DOMAINS.values()}
     return ReleaseManifest.model_validate(
         {
             "stack": "dev",
@@ -464,6 +466,15 @@ def manifest_for(entries: list[dict], sha: str) -> ReleaseManifest:
                 }
                 for e in entries
                 if e.get("kind", "service") == "service"
+            },
+            "migrations": {
+                e["database"]: {
+                    "repository": repos[e["database"]],
+                    "sha": sha,
+                    "location": f"{repos[e['database']]}/db-migrations/{sha}",
+                }
+                for e in entries
+                if e.get("database") and e["id"] not in disabled
             },
         }
     )
@@ -493,7 +504,7 @@ def test_needing_a_module_the_stack_disables_is_reported(data):
     catalogue = parse_catalogue(copy.deepcopy(entries))  # still structurally valid
     needing, target = entries[x]["id"], entries[y]["id"]
     try:
-        resolve_platform("dev", config, catalogue, manifest_for(entries, sha))
+        resolve_platform("dev", config, catalogue, manifest_for(entries, sha, disabled=frozenset({target})))
     except ConfigurationError as exc:
         lines = [p for p in exc.problems if p.startswith(f"{needing} ") and target in p and "disables" in p]
         assert lines, exc.problems

@@ -215,7 +215,7 @@ def gate_triggers(document: dict) -> dict[str, list]:
     return {
         gates[r["parent"]]: r["inputs"]["triggers"]
         for r in document["deployment"]["resources"]
-        if r["type"] == "command:local:Command"
+        if r["type"] == "command:local:Command" and r["parent"] in gates  # not the databases' Flyway commands
     }
 
 

@@ -11,6 +11,7 @@ from importlib import metadata
 import pulumi
 import pulumi_aws as aws
 import pytest
+import yaml
 
 from bankctl.plan_command import plan_stack
 from bankctl.plan_export import dependency_order, deployment_section, render
@@ -99,8 +100,12 @@ def test_every_module_owns_its_record_with_the_pinned_release(stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_gate_commands_run_bankctl_with_relative_paths(stack):
     doc = offline_plan(stack).document
-    commands = [r for r in doc["deployment"]["resources"] if r["type"] == "command:local:Command"]
+    gates = {p["gate"] for p in doc["bank"]["phases"]}
+    every = [r for r in doc["deployment"]["resources"] if r["type"] == "command:local:Command"]
+    commands = [c for c in every if c["parent"] in gates]
     assert len(commands) == len(doc["bank"]["phases"])
+    # The only other commands are the databases' Flyway migrations (tests/test_flyway_migration.py).
+    assert all("::bank:components:FlywayMigration::" in c["parent"] for c in every if c not in commands)
     for phase in doc["bank"]["phases"]:
         command = next(c for c in commands if c["parent"] == phase["gate"])
         assert command["inputs"]["create"] == f".venv/bin/python -m bankctl gate run {phase['key']} --stack {stack}"
@@ -187,7 +192,14 @@ def test_every_component_owns_a_real_resource(stack):
     resources = plan["deployment"]["resources"]
     parents_of_custom = {r.get("parent") for r in resources if r["custom"]}
     components = [r for r in resources if not r["custom"] and r["type"] != "pulumi:pulumi:Stack"]
-    assert len(components) == len([m for m in plan["bank"]["modules"] if m["enabled"]]) + len(plan["bank"]["phases"])
+    top_level = [r for r in components if "::pulumi:pulumi:Stack::" in r["parent"]]
+    # Top level: each enabled module, each phase gate, and each pinned database's FlywayMigration (top-level so
+    # that MOD-046, which follows MOD-103, does not wait for the migrations); components inside a module count
+    # with it, but must own a custom resource too.
+    migrations = yaml.safe_load((PROJECT_DIR / "releases" / f"{stack}.yaml").read_text())["migrations"]
+    assert len(top_level) == len([m for m in plan["bank"]["modules"] if m["enabled"]]) + len(
+        plan["bank"]["phases"]
+    ) + len(migrations)
     for component in components:
         assert component["urn"] in parents_of_custom, component["urn"]
 
