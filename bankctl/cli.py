@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from bankctl.db_command import db_app
 from bankctl.secrets_command import secrets_app
+from bankctl.terminal import PROJECT_DIR, err, fail, out, platform_or_exit
 from model.errors import ConfigurationError
 from model.phases import PHASE_KEYS
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 app = typer.Typer(
     help="Plan, gate and inspect the Totara Bank platform deployment.",
@@ -35,24 +33,6 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(db_app, name="db")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail_input(message: str) -> None:
-    err.print(message, markup=False, highlight=False)
-    raise typer.Exit(2)
-
-
-def _platform_or_exit(stack: str):
-    """The stack's validated deployment, or exit 2 with every problem listed."""
-    from model.platform import load_stack_platform
-
-    try:
-        return load_stack_platform(PROJECT_DIR, stack)
-    except ConfigurationError as exc:
-        _fail_input(str(exc))
 
 
 @app.command()
@@ -74,7 +54,7 @@ def plan(
     try:
         result = plan_stack(stack, PROJECT_DIR)
     except (pulumi.RunError, ConfigurationError) as exc:
-        _fail_input(f"bankctl plan {stack}: invalid input; nothing was planned.\n{exc}")
+        fail(f"bankctl plan {stack}: invalid input; nothing was planned.\n{exc}")
         return
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +118,7 @@ def tenants(
 ) -> None:
     """Each client institution STACK serves, and the modules active for it (the module activation
     matrix that the runtime reads; DESIGN G13)."""
-    platform = _platform_or_exit(stack)
+    platform = platform_or_exit(stack)
     slugs = {m.spec.id: m.spec.slug for m in platform.modules}
     matrix = platform.tenant_activation()
     if as_json:
@@ -176,8 +156,8 @@ def gate_run(
     from gates.phase_checks import CHECKS, GateContext
 
     if phase not in PHASE_KEYS:
-        _fail_input(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
-    platform = _platform_or_exit(stack)
+        fail(f"unknown phase `{phase}`; expected one of {', '.join(PHASE_KEYS)}")
+    platform = platform_or_exit(stack)
     session = boto3.Session(region_name=platform.config.region)
     context = GateContext(platform=platform, phase=phase, session=session)
     title = platform.catalogue.phase(phase).title
@@ -225,7 +205,7 @@ def config_check(stack: Annotated[str, typer.Argument(help="the stack whose inpu
     """Validate a stack's config, the catalogue and its release manifest; list every problem."""
     from model.platform import stack_credentials_to_set
 
-    platform = _platform_or_exit(stack)
+    platform = platform_or_exit(stack)
     out.print(
         f"{stack}: valid — {len(platform.enabled_modules())} of {len(platform.modules)} modules enabled",
         highlight=False,

@@ -12,19 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from model.errors import ConfigurationError
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from bankctl.terminal import err, fail, out, platform_or_exit
 
 db_app = typer.Typer(
     help="The databases: prove the privilege model (verify) and check the migrations before a deploy (preflight).",
     no_args_is_help=True,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 StackArgument = Annotated[str, typer.Argument(help="the stack: local, dev, uat or prod")]
 DatabaseOption = Annotated[
@@ -34,26 +29,12 @@ DatabaseOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
-def _exit_input(message: str) -> None:
-    err.print(message, markup=False, highlight=False)
-    raise typer.Exit(2)
-
-
-def _platform(stack: str):
-    from model.platform import load_stack_platform
-
-    try:
-        return load_stack_platform(PROJECT_DIR, stack)
-    except ConfigurationError as exc:
-        _exit_input(str(exc))
-
-
 def _selected(requested: list[str] | None, available: list[str], what: str) -> list[str]:
     if not requested:
         return available
     unknown = [d for d in requested if d not in available]
     if unknown:
-        _exit_input(f"unknown {what}: {', '.join(unknown)}; expected one of {', '.join(available)}")
+        fail(f"unknown {what}: {', '.join(unknown)}; expected one of {', '.join(available)}")
     return [d for d in available if d in requested]
 
 
@@ -95,7 +76,7 @@ def verify(stack: StackArgument, database: DatabaseOption = None, as_json: JsonO
     from gates.database_checks import has_pooler, load_role_credentials, verify_database
     from model.database_privileges import databases
 
-    platform = _platform(stack)
+    platform = platform_or_exit(stack)
     selected = _selected(database, list(databases()), "database")
     session = _session(platform)
     secrets_client = session.client("secretsmanager")
@@ -154,12 +135,12 @@ def preflight(
         s3_migrations,
     )
 
-    platform = _platform(stack)
+    platform = platform_or_exit(stack)
     selected = _selected(database, sorted(platform.migrations), "database (pinned in releases/" + stack + ".yaml)")
     if from_dir is not None and len(selected) != 1:
-        _exit_input("--from compares one database's migrations: give exactly one --database")
+        fail("--from compares one database's migrations: give exactly one --database")
     if from_dir is not None and not from_dir.is_dir():
-        _exit_input(f"--from {from_dir}: not a directory")
+        fail(f"--from {from_dir}: not a directory")
     session = _session(platform)
     secrets_client = session.client("secretsmanager")
     missing_flyway = flyway_problem()
@@ -180,7 +161,7 @@ def preflight(
         err.print(f"cannot read the pinned migrations or the role secrets: {exc}", highlight=False)
         raise typer.Exit(2) from None
     except ValueError as exc:  # a migration set Flyway would refuse (two files with one version)
-        _exit_input(str(exc))
+        fail(str(exc))
     findings = ([missing_flyway] if missing_flyway else []) + [f for *_, found in checks for f in found]
     if as_json:
         report = {

@@ -854,9 +854,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         package = request.type.split(":")[0]
         version = request.version
         if request.pluginDownloadURL:
-            raise NotImplementedError(
+            # The engine names such providers with the URL too; no package the program uses sets one, so a new one
+            # is refused loudly here rather than recorded under a wrong name.
+            raise OfflineCallError(
                 f"offline plan: {request.type} asks for a plugin download URL; default provider names with a URL "
-                "are not modelled"
+                "are not recorded offline"
             )
         with self._lock:
             key = (package, version)

@@ -54,3 +54,17 @@ def engine_config(stack: str) -> tuple[dict, frozenset[str]]:
     values, secret_keys = read_stack_file(PROJECT_DIR, stack)
     values, secret_keys, _ = stand_in_missing_credentials(values, secret_keys)
     return values, secret_keys
+
+
+# DESIGN G4: each database and the domain that owns it (its secrets live under /bank/{env}/{domain}/). Written
+# out here, once, as the tests' own reading of the design, not read from model/phases.py.
+DATABASE_DOMAINS = {
+    "bank_core": "sd01",
+    "bank_kyc": "sd02",
+    "bank_aml": "sd03",
+    "bank_payments": "sd04",
+    "bank_credit": "sd05",
+    "bank_risk_platform": "sd06",
+    "bank_reporting": "sd07",
+    "bank_app": "sd08",
+}

@@ -22,22 +22,11 @@ from bankctl.plan_graph import PlanGraph
 from bankctl.recording import SECRET_SIG, SIG_KEY, PlanMocks
 from model.database_privileges import roles as model_roles
 from model.stack_config import OFFLINE_STAND_IN
-from tests.conftest import PROJECT_DIR, offline_plan
+from tests.conftest import DATABASE_DOMAINS, PROJECT_DIR, offline_plan
 
 MARKER = {SIG_KEY: SECRET_SIG, "ciphertext": "[secret]"}
 COMPONENT = "bank:foundation:NeonDatabaseBootstrap"
 NEON = "pulumi-python:dynamic/neon:"
-# DESIGN G4's eight databases and the domain each belongs to (secrets live under /bank/{env}/{domain}/).
-DATABASE_DOMAINS = {
-    "bank_core": "sd01",
-    "bank_kyc": "sd02",
-    "bank_aml": "sd03",
-    "bank_payments": "sd04",
-    "bank_credit": "sd05",
-    "bank_risk_platform": "sd06",
-    "bank_reporting": "sd07",
-    "bank_app": "sd08",
-}
 # Point-in-time recovery window per environment (Pulumi.<stack>.yaml, bank:neon.historyRetentionSeconds).
 HISTORY_RETENTION = {"dev": 86400, "uat": 259200, "prod": 604800}
 # The issue: "the reporting role reads every current and future table and writes nothing; the service role reads

@@ -19,24 +19,12 @@ from model.secrets_manifest import (
     stack_secrets,
 )
 from model.stack_config import read_stack_file
-from tests.conftest import PROJECT_DIR
+from tests.conftest import DATABASE_DOMAINS, PROJECT_DIR
 
 RAW_MANIFEST = yaml.safe_load(DEFAULT_SECRETS_FILE.read_text())["secrets"]
 RAW_CATALOGUE = yaml.safe_load((PROJECT_DIR / "catalogue" / "modules.yaml").read_text())["modules"]
 # Module IDs are provisional (DESIGN G12): messages name them, tests find them by slug.
 ID = {m["slug"]: m["id"] for m in RAW_CATALOGUE}
-
-# Written out from the brief and the deployment sequence, not read from model/: who owns each database (DESIGN G4).
-DATABASE_DOMAINS = {
-    "bank_core": "sd01",
-    "bank_kyc": "sd02",
-    "bank_aml": "sd03",
-    "bank_payments": "sd04",
-    "bank_credit": "sd05",
-    "bank_risk_platform": "sd06",
-    "bank_reporting": "sd07",
-    "bank_app": "sd08",
-}
 
 
 def entries_by_key() -> dict[str, dict]:

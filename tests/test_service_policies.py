@@ -19,22 +19,11 @@ from model.service_policies import (
     role_name,
     service_statements,
 )
-from tests.conftest import PROJECT_DIR
+from tests.conftest import DATABASE_DOMAINS, PROJECT_DIR
 
 RAW_MODULES = yaml.safe_load((PROJECT_DIR / "catalogue" / "modules.yaml").read_text())["modules"]
 RAW_BY_ID = {m["id"]: m for m in RAW_MODULES}
 RAW_SERVICES = [m for m in RAW_MODULES if m.get("kind", "service") == "service"]
-# DESIGN G4: each domain's own database (written out here, not read from model/phases.py).
-DATABASE_DOMAIN = {
-    "bank_core": "sd01",
-    "bank_kyc": "sd02",
-    "bank_aml": "sd03",
-    "bank_payments": "sd04",
-    "bank_credit": "sd05",
-    "bank_risk_platform": "sd06",
-    "bank_reporting": "sd07",
-    "bank_app": "sd08",
-}
 # What each kind of resource may be asked for (the boundary allows exactly these).
 EXPECTED_ACTIONS = {
     "log-group": {"logs:CreateLogStream", "logs:PutLogEvents"},
@@ -68,7 +57,7 @@ def expected_secrets(raw: dict, env: str) -> set[str]:
     """Catalogue `secrets` (in the module's own domain) plus its database's service credentials (MOD-103)."""
     names = {f"/bank/{env}/{raw['domain'].lower()}/{s}" for s in raw.get("secrets", [])}
     if raw.get("database"):
-        names.add(f"/bank/{env}/{DATABASE_DOMAIN[raw['database']]}/db-service")
+        names.add(f"/bank/{env}/{DATABASE_DOMAINS[raw['database']]}/db-service")
     return names
 
 
