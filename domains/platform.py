@@ -40,12 +40,16 @@ FOUNDATION_COMPONENTS: dict[str, type[FoundationModule]] = {
     "dba-access-control": DbaAccessControl,
 }
 
-# Services the local stack's provider sends to the AWS emulator (DESIGN G10).
+# Services the local stack's provider sends to the AWS emulator (DESIGN G10): every service the program calls, so
+# that nothing the local stack does can reach a real AWS account (tests/test_local_stack.py holds the list to the
+# local plan's resource types). SQS is the service modules' queues.
 EMULATED_SERVICES = (
+    "appconfig",
     "cloudtrail",
     "cloudwatch",
     "cognitoidp",
     "events",
+    "firehose",
     "iam",
     "kinesis",
     "kms",
@@ -53,8 +57,11 @@ EMULATED_SERVICES = (
     "logs",
     "s3",
     "secretsmanager",
+    "sns",
+    "sqs",
     "ssm",
     "sts",
+    "xray",
 )
 
 
@@ -147,15 +154,20 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
     gates: dict[str, PhaseGate] = {}
     phases = {p.key: p for p in platform.phases}
     migrations: dict[str, FlywayMigration] = {}
-    for kind, key in platform.build_order():
+    # What a node's dependants wait for: a module component (all its children), or a gate's check command.
+    built: dict[tuple[str, str], pulumi.Resource] = {}
+    # Only the edges that are not implied by others (model/platform.py, direct_prerequisites): the same order.
+    prerequisites = platform.direct_prerequisites()
+    for node in platform.build_order():
+        kind, key = node
+        depends_on = [built[p] for p in prerequisites[node]]
         if kind == "module":
             deployment = platform.module(key)
-            depends_on = [gates[g] for g in deployment.gate_keys] + [modules[d] for d in deployment.depends_on]
             if deployment.spec.database in migrations:
                 # Directly too, so a later migration (a new pin) runs before the module update that needs it. (Every
                 # service phase follows Phase 0, so its modules are built after the migrations; a phase table that
                 # breaks that is what tests/test_sequence_graph.py catches.)
-                depends_on.append(migrations[deployment.spec.database])
+                depends_on.append(migrations[deployment.spec.database].command)
             opts = pulumi.ResourceOptions(providers={"aws": provider}, depends_on=depends_on)
             if deployment.spec.kind == "foundation":
                 foundation = FOUNDATION_COMPONENTS[deployment.spec.slug](deployment, context, opts)
@@ -164,9 +176,9 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
                     migrations = build_migrations(platform, context)
             else:
                 modules[key] = ServiceModule(deployment, context, opts)
+            built[node] = modules[key]
         else:
-            members = [modules[m.spec.id] for m in platform.gate_members(key)]
-            members += list(migrations.values()) if key == FOUNDATION_PHASE else []
+            members = depends_on + (list(migrations.values()) if key == FOUNDATION_PHASE else [])
             gates[key] = PhaseGate(
                 phases[key],
                 platform.stack,
@@ -174,4 +186,10 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
                 gate_environment(inputs),
                 pulumi.ResourceOptions(depends_on=members),
             )
+            # The same wait as `depends_on` the gate (the SDK expands a component to its children, and the check is
+            # the gate's only child), but the SDK's cycle check (resource_cycle_breaker, run on every dependency)
+            # walks everything upstream of a dependency it is given: from the gate component that is the whole
+            # platform before it, from its check command nothing, as the check declares no dependencies of its own
+            # and reaches its phase through its parent. The same holds for a migration's command below.
+            built[node] = gates[key].check
     return BuiltPlatform(provider=provider, modules=modules, gates=gates)

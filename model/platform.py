@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.alerts import DEFAULT_ALERTS_FILE, AlertCatalogue, load_alerts
 from model.catalogue import DEFAULT_CATALOGUE_FILE, Catalogue, ModuleSpec, load_catalogue
 from model.errors import ConfigurationError
 from model.phases import PHASES, Phase
@@ -37,6 +38,9 @@ from model.stack_config import (
     stand_in_missing_credentials,
 )
 from model.steps import steps_by_number
+
+# A node of the deployment graph: ("module", module ID) or ("gate", phase key).
+Node = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class PlatformSpec:
     # Database → the pinned build of its migrations (releases/<stack>.yaml `migrations`): exactly the databases
     # the deployed modules use; each runs as a FlywayMigration before them.
     migrations: dict[str, MigrationPin] = field(default_factory=dict)
+    # catalogue/alerts.yaml, validated with the other files (MOD-076 and MOD-046 build their alarms from it).
+    alerts: AlertCatalogue = field(default_factory=lambda: load_alerts())
     _by_id: dict[str, ModuleDeployment] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,19 +122,43 @@ class PlatformSpec:
         """The modules a phase gate waits for (all of the phase but MOD-102, DESIGN G1)."""
         return [m for m in self.phase_modules(phase_key) if m.spec.holds_phase_gate]
 
-    def build_order(self) -> list[tuple[str, str]]:
+    def prerequisite_graph(self) -> dict[Node, frozenset[Node]]:
+        """Every module and gate with everything the document makes it wait for: a module its gates (the gate
+        column) and its `depends_on`; a gate every member of its phase."""
+        graph: dict[Node, frozenset[Node]] = {}
+        for m in self.enabled_modules():
+            graph[("module", m.spec.id)] = frozenset(
+                {("module", d) for d in m.depends_on} | {("gate", g) for g in m.gate_keys}
+            )
+        for phase in self.phases:
+            graph[("gate", phase.key)] = frozenset(("module", m.spec.id) for m in self.gate_members(phase.key))
+        return graph
+
+    def build_order(self) -> list[Node]:
         """Modules and gates, each after everything it depends on: ("module", id) or ("gate", key).
 
         Components must be created in this order because `depends_on` a component
         only reaches the children it has when the dependency is recorded.
         """
-        graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
-        for m in self.enabled_modules():
-            graph[("module", m.spec.id)] = {("module", d) for d in m.depends_on} | {("gate", g) for g in m.gate_keys}
-        for phase in self.phases:
-            graph[("gate", phase.key)] = {("module", m.spec.id) for m in self.gate_members(phase.key)}
+        graph = self.prerequisite_graph()
         sorter = graphlib.TopologicalSorter({node: sorted(deps) for node, deps in sorted(graph.items())})
         return list(sorter.static_order())
+
+    def direct_prerequisites(self) -> dict[Node, tuple[Node, ...]]:
+        """The transitive reduction of prerequisite_graph: each node's prerequisites that no other prerequisite
+        of it already waits for. The order is the same (a wait through a prerequisite is still a wait: `depends_on`
+        a component reaches its children, which wait for their parent, which waits for its own dependencies), but
+        every `depends_on` edge costs the Pulumi SDK a walk of everything upstream of it
+        (pulumi/runtime/resource_cycle_breaker.py, on every registration, `pulumi up` as much as offline), so
+        redundant edges make every deployment's program slower for nothing."""
+        graph = self.prerequisite_graph()
+        upstream: dict[Node, frozenset[Node]] = {}
+        for node in self.build_order():  # prerequisites first
+            upstream[node] = frozenset().union(*({p} | upstream[p] for p in graph[node]))
+        return {
+            node: tuple(sorted(p for p in prereqs if not any(p in upstream[q] for q in prereqs if q != p)))
+            for node, prereqs in graph.items()
+        }
 
 
 def activates(tenant: Tenant, spec: ModuleSpec) -> bool:
@@ -206,6 +236,7 @@ def resolve_platform(
     catalogue: Catalogue,
     releases: ReleaseManifest,
     secret_keys: frozenset[str] = frozenset(),
+    alerts: AlertCatalogue | None = None,
 ) -> PlatformSpec:
     """Combine the three inputs; raise one ConfigurationError listing every cross-file problem."""
     catalogue_problems: list[str] = []
@@ -278,6 +309,7 @@ def resolve_platform(
         modules=tuple(deployments),
         secret_keys=secret_keys,
         migrations=dict(releases.migrations),
+        alerts=alerts if alerts is not None else load_alerts(),
     )
 
 
@@ -293,6 +325,7 @@ def load_platform(
     secret_keys: frozenset[str] = frozenset(),
     catalogue_file: Path = DEFAULT_CATALOGUE_FILE,
     phases: tuple[Phase, ...] = PHASES,
+    alerts_file: Path = DEFAULT_ALERTS_FILE,
 ) -> PlatformSpec:
     """Validate everything a stack deploys, reporting the problems of every file together."""
     errors: list[ConfigurationError] = []
@@ -302,6 +335,7 @@ def load_platform(
         ("catalogue", lambda: load_catalogue(catalogue_file, phases)),
         ("releases", lambda: load_release_manifest(project_dir, stack)),
         ("secrets", lambda: load_secrets_manifest(results.get("catalogue"))),  # catalogue/secrets.yaml (DESIGN G8)
+        ("alerts", lambda: load_alerts(alerts_file)),  # catalogue/alerts.yaml: read here, before any resource, not when MOD-076 builds
     ):
         try:
             results[name] = load()
@@ -310,7 +344,12 @@ def load_platform(
     if errors:
         raise ConfigurationError.combine(errors)
     return resolve_platform(
-        stack, results["config"], results["catalogue"], results["releases"], bank_secret_keys(secret_keys)
+        stack,
+        results["config"],
+        results["catalogue"],
+        results["releases"],
+        bank_secret_keys(secret_keys),
+        alerts=results["alerts"],
     )
 
 
