@@ -15,7 +15,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from bankctl.affected_command import affected, targets
+from bankctl.artifacts_command import artifacts_app
 from bankctl.db_command import db_app
+from bankctl.release_command import health_check, release_app
+from bankctl.rollback_command import rollback
 from bankctl.secrets_command import secrets_app
 from bankctl.terminal import PROJECT_DIR, err, fail, out, platform_or_exit
 from model.errors import ConfigurationError
@@ -33,6 +37,12 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(db_app, name="db")
+app.add_typer(release_app, name="release")
+app.command("health-check")(health_check)
+app.add_typer(artifacts_app, name="artifacts")
+app.command("affected")(affected)
+app.command("targets")(targets)
+app.command("rollback")(rollback)
 
 
 @app.command()
@@ -148,11 +158,14 @@ def gate_run(
     phase: Annotated[str, typer.Argument(help=f"phase key: {', '.join(PHASE_KEYS)}")],
     stack: Annotated[str, typer.Option("--stack", help="the stack being deployed")],
 ) -> None:
-    """Check that PHASE is complete in STACK's AWS account; exit 1 if not. Run by the PhaseGate."""
+    """Check that PHASE is complete in STACK's AWS account; exit 1 if not. Run by the PhaseGate. When every
+    check passes, each module of the phase gets its release recorded as last known-good
+    (/bank/{env}/{slug}/last-known-good), which `bankctl rollback` restores."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from gates.account import account_problem
+    from gates.last_known_good import record_last_known_good
     from gates.phase_checks import CHECKS, GateContext
 
     if phase not in PHASE_KEYS:
@@ -180,9 +193,17 @@ def gate_run(
         err.print(f"gate {phase} cannot run: AWS did not answer as expected: {exc}", highlight=False)
         raise typer.Exit(1) from None
     if failed:
+        # Nothing is recorded: the last known-good stays the release that last passed (DESIGN §3).
         err.print(f"{title} gate FAILED in {stack}: {failed} of {len(CHECKS[phase])} check(s)", highlight=False)
         raise typer.Exit(1)
     out.print(f"{title} gate passed in {stack}: {len(CHECKS[phase])} check(s)", highlight=False)
+    try:
+        written = record_last_known_good(platform, phase, session.client("ssm"), PROJECT_DIR)
+    except (BotoCoreError, ClientError) as exc:
+        # Without the record `bankctl rollback` would restore an older release than the one that just passed.
+        err.print(f"{title} gate passed, but recording the last known-good releases failed: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"Recorded the last known-good release of {len(written)} module(s)", highlight=False)
 
 
 @config_app.command("docs")

@@ -546,18 +546,74 @@ def _sns_topic_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
 
 
 def _lambda_function(ctx: MockContext) -> tuple[str, dict[str, Any]]:
-    # id = the function name; arn = arn:aws:lambda:R:A:function:NAME; an unpublished function's version is $LATEST
-    # (qualified ARN = ARN:$LATEST); invokeArn is API Gateway's path to the function.
+    # id = the function name; arn = arn:aws:lambda:R:A:function:NAME; an unpublished function's version is $LATEST,
+    # a new function created with publish = true has version 1 (qualified ARN = ARN:VERSION); invokeArn is API
+    # Gateway's path to the function.
     name = ctx.physical_name()
     arn = ctx.arn("lambda", f"function:{name}")
     invoke = f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
-    return name, {"arn": arn, "invokeArn": invoke, "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST"}
+    version = "1" if ctx.inputs.get("publish") else "$LATEST"
+    return name, {
+        "arn": arn,
+        "invokeArn": invoke,
+        "qualifiedArn": f"{arn}:{version}",
+        "qualifiedInvokeArn": invoke.replace(arn, f"{arn}:{version}"),
+        "version": version,
+    }
+
+
+def _lambda_alias(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = the function's ARN + ":" + the alias name (the provider takes the function name or ARN);
+    # invokeArn is API Gateway's path to the alias.
+    function = str(ctx.inputs.get("functionName", ""))
+    function_arn = function if function.startswith("arn:") else ctx.arn("lambda", f"function:{function}")
+    arn = f"{function_arn}:{ctx.physical_name()}"
+    invoke = f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+    return arn, {"arn": arn, "invokeArn": invoke}
+
+
+def _lambda_event_source_mapping(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = uuid = the mapping's UUID; arn = arn:aws:lambda:R:A:event-source-mapping:UUID; functionArn = the
+    # (qualified) function ARN it invokes; a new mapping is Enabled.
+    mapping = ctx.uuid()
+    function = str(ctx.inputs.get("functionName", ""))
+    function_arn = function if function.startswith("arn:") else ctx.arn("lambda", f"function:{function}")
+    return mapping, {
+        "uuid": mapping,
+        "arn": ctx.arn("lambda", f"event-source-mapping:{mapping}"),
+        "functionArn": function_arn,
+        "state": "Enabled",
+    }
+
+
+def _sqs_queue(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = url = https://sqs.R.amazonaws.com/A/NAME; arn = arn:aws:sqs:R:A:NAME (FIFO queues end in .fifo).
+    name = ctx.physical_name()
+    if ctx.inputs.get("fifoQueue") and not name.endswith(".fifo"):
+        name += ".fifo"
+    url = f"https://sqs.{ctx.region}.amazonaws.com/{ctx.account_id}/{name}"
+    return url, {"name": name, "arn": ctx.arn("sqs", name), "url": url}
+
+
+def _sqs_queue_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the queue's URL.
+    return str(ctx.inputs.get("queueUrl", "")), {}
 
 
 def _lambda_permission(ctx: MockContext) -> tuple[str, dict[str, Any]]:
     # id = the statement id: the one given, else the provider's `terraform-` + 26 digits (PrefixedUniqueId).
     statement = ctx.inputs.get("statementId") or "terraform-" + str(int(ctx.hex(22), 16)).zfill(26)[:26]
     return str(statement), {"statementId": statement}
+
+
+def _lambda_layer_version(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = arn = the version's ARN, arn:aws:lambda:R:A:layer:NAME:VERSION (a new layer's first version is 1);
+    # layerArn is the layer's, without the version; codeSha256 is Lambda's base64 SHA-256 of the zip, which a
+    # correct source_code_hash equals.
+    layer = ctx.arn("lambda", f"layer:{ctx.physical_name('layerName')}")
+    arn = f"{layer}:1"
+    computed = {"arn": arn, "layerArn": layer, "version": "1", "codeSha256": ctx.inputs.get("sourceCodeHash", "")}
+    return arn, computed
 
 
 def _secretsmanager_secret_policy(ctx: MockContext) -> tuple[str, dict[str, Any]]:
@@ -575,6 +631,11 @@ def _secretsmanager_secret_rotation(ctx: MockContext) -> tuple[str, dict[str, An
 MOCKED_RESOURCES: dict[str, MockIdentity] = {
     "aws:lambda/function:Function": _lambda_function,
     "aws:lambda/permission:Permission": _lambda_permission,
+    "aws:lambda/layerVersion:LayerVersion": _lambda_layer_version,
+    "aws:lambda/alias:Alias": _lambda_alias,
+    "aws:lambda/eventSourceMapping:EventSourceMapping": _lambda_event_source_mapping,
+    "aws:sqs/queue:Queue": _sqs_queue,
+    "aws:sqs/queuePolicy:QueuePolicy": _sqs_queue_policy,
     "aws:secretsmanager/secretPolicy:SecretPolicy": _secretsmanager_secret_policy,
     "aws:secretsmanager/secretRotation:SecretRotation": _secretsmanager_secret_rotation,
     "aws:ssm/parameter:Parameter": _ssm_parameter,
@@ -729,6 +790,39 @@ MOCKED_RESOURCES.update(
         "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion": _appconfig_hosted_configuration_version,
         "aws:appconfig/deploymentStrategy:DeploymentStrategy": _appconfig_deployment_strategy,
         "aws:appconfig/deployment:Deployment": _appconfig_deployment,
+    }
+)
+
+
+# --- Service modules' releases: CodeDeploy (terraform-provider-aws internal/service/deploy) ---------------------------
+def _codedeploy_application(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = APPLICATION_ID:NAME (app.go: CodeDeploy's own id is a UUID, kept beside the name the API uses);
+    # arn = arn:aws:codedeploy:R:A:application:NAME.
+    name, application_id = ctx.physical_name(), ctx.uuid()
+    arn = ctx.arn("codedeploy", f"application:{name}")
+    return f"{application_id}:{name}", {"name": name, "applicationId": application_id, "arn": arn}
+
+
+def _codedeploy_deployment_config(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the configuration's name; deploymentConfigId a UUID; arn = arn:aws:codedeploy:R:A:deploymentconfig:NAME.
+    name = ctx.physical_name("deploymentConfigName")
+    arn = ctx.arn("codedeploy", f"deploymentconfig:{name}")
+    return name, {"deploymentConfigName": name, "deploymentConfigId": ctx.uuid(), "arn": arn}
+
+
+def _codedeploy_deployment_group(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the group's DeploymentGroupId, a UUID (deployment_group.go); arn =
+    # arn:aws:codedeploy:R:A:deploymentgroup:APPLICATION/GROUP.
+    group_id = ctx.uuid()
+    arn = ctx.arn("codedeploy", f"deploymentgroup:{ctx.inputs.get('appName')}/{ctx.inputs.get('deploymentGroupName')}")
+    return group_id, {"deploymentGroupId": group_id, "arn": arn}
+
+
+MOCKED_RESOURCES.update(
+    {
+        "aws:codedeploy/application:Application": _codedeploy_application,
+        "aws:codedeploy/deploymentConfig:DeploymentConfig": _codedeploy_deployment_config,
+        "aws:codedeploy/deploymentGroup:DeploymentGroup": _codedeploy_deployment_group,
     }
 )
 

@@ -13,6 +13,7 @@ from components.stack_inputs import StackInputs
 from model.platform import PlatformSpec
 
 if TYPE_CHECKING:
+    from components.blue_green import CanaryReleaseSetup
     from components.module_component import ModuleComponent
 
 
@@ -22,6 +23,8 @@ class BuildContext:
     inputs: StackInputs
     # Built foundation components by slug (`aws-bootstrap` → AwsBootstrap), filled as they are created.
     foundation: dict[str, ModuleComponent] = field(default_factory=dict)
+    # The environment's one CodeDeploy application and service role (prod canary), made by the first module needing it.
+    canary_release: CanaryReleaseSetup | None = None
 
     @property
     def environment(self) -> str:

@@ -6,8 +6,8 @@ resources whose create/read/update/delete/diff run in this module:
 
 - `NeonProject` (`pulumi-python:dynamic/neon:Project`): the project with its default branch, its read-write
   compute and the one admin role, which Neon creates in a single call (`POST /projects`). Region and Postgres
-  version cannot change in place (replace); name, history retention (point-in-time recovery) and the branch
-  name can (update).
+  version cannot change in place (replace); name, history retention (point-in-time recovery), the branch name and
+  whether the branch is protected can (update).
 - `NeonEndpoint` (`pulumi-python:dynamic/neon:Endpoint`): the branch's read-write compute with PgBouncer
   transaction pooling on (the `-pooler` host). A branch has at most one read-write compute, so create takes
   over the one Neon made with the project, and a replace deletes before it creates.
@@ -213,6 +213,9 @@ class NeonProvider(ResourceProvider):
     required: ClassVar[tuple[str, ...]] = ()
     replace_keys: ClassVar[tuple[str, ...]] = ()
     update_keys: ClassVar[tuple[str, ...]] = ()
+    # What Neon has for a key the stored state predates: diff compares against it, so adding a key to a provider
+    # changes nothing where the wanted value is what Neon already has.
+    unset_means: ClassVar[dict[str, Any]] = {}
     delete_before_replace: ClassVar[bool] = False
 
     def client(self, props: dict[str, Any]) -> NeonClient:
@@ -238,7 +241,7 @@ class NeonProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = (*self.replace_keys, *self.update_keys, *CONNECTION_KEYS)
-        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        changed = [k for k in keys if olds.get(k, self.unset_means.get(k)) != news.get(k)]
         replaces = [k for k in changed if k in self.replace_keys]
         return DiffResult(
             changes=bool(changed),
@@ -255,11 +258,22 @@ class NeonProvider(ResourceProvider):
 
 class ProjectProvider(NeonProvider):
     kind = "project"
-    required = ("name", "regionId", "pgVersion", "historyRetentionSeconds", "branchName", "adminRoleName")
+    required = (
+        "name",
+        "regionId",
+        "pgVersion",
+        "historyRetentionSeconds",
+        "branchName",
+        "branchProtected",
+        "adminRoleName",
+    )
     # Neon cannot move a project to another region or Postgres major version, nor rename a role (the admin role
     # and its database are created with the project).
     replace_keys = ("regionId", "pgVersion", "adminRoleName", "adminDatabaseName")
-    update_keys = ("name", "historyRetentionSeconds", "branchName")
+    # Protecting the branch is a PATCH of the branch (contract: BranchUpdateRequest.branch.protected): in place.
+    update_keys = ("name", "historyRetentionSeconds", "branchName", "branchProtected")
+    # The branch Neon creates with the project is unprotected (ProjectCreateRequest's branch has no `protected`).
+    unset_means = {"branchProtected": False}
 
     def check_values(self, news: dict[str, Any]) -> list[CheckFailure]:
         failures = []
@@ -268,6 +282,8 @@ class ProjectProvider(NeonProvider):
             failures.append(CheckFailure("pgVersion", "Neon runs PostgreSQL 14 to 18"))
         if isinstance(retention, (int, float)) and not 0 <= retention <= 2592000:
             failures.append(CheckFailure("historyRetentionSeconds", "Neon keeps 0 to 2592000 seconds of history"))
+        if news.get("branchProtected") is not None and not isinstance(news["branchProtected"], bool):
+            failures.append(CheckFailure("branchProtected", "`branchProtected` is true or false"))
         return failures
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -292,7 +308,12 @@ class ProjectProvider(NeonProvider):
         password = next((r.get("password") for r in created["roles"] if r["name"] == props["adminRoleName"]), None)
         if not password:
             raise NeonRequestError("POST", "/projects", 201, "Neon returned no password for the admin role", 1)
-        outs = self._state(props, created["project"], created["branch"])
+        branch = created["branch"]
+        if props.get("branchProtected"):
+            # The project call cannot protect its branch (ProjectCreateRequest has no `protected`): a branch update
+            # right after, before anything is put on the branch.
+            branch = self._update_branch(neon, project_id, branch["id"], {"protected": True})
+        outs = self._state(props, created["project"], branch)
         return CreateResult(project_id, {**outs, "adminPassword": password})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -318,18 +339,28 @@ class ProjectProvider(NeonProvider):
             updated = neon.call("project_update", id_, project=changes)
             neon.wait(id_, updated.get("operations", []))
             project = updated["project"]
-        branch = None
-        if olds.get("branchName") != news.get("branchName"):
-            renamed = neon.call("branch_update", id_, olds["branchId"], branch={"name": news["branchName"]})
-            neon.wait(id_, renamed.get("operations", []))
-            branch = renamed["branch"]
+        # Renaming and (un)protecting the branch are one PATCH of it.
+        branch_changes = {
+            api: news[key]
+            for key, api in (("branchName", "name"), ("branchProtected", "protected"))
+            if olds.get(key, self.unset_means.get(key)) != news.get(key)
+        }
+        branch = self._update_branch(neon, id_, olds["branchId"], branch_changes) if branch_changes else None
         project = project or neon.call("project", id_)["project"]
         branch = branch or neon.call("branch", id_, olds["branchId"])["branch"]
         return UpdateResult({**self._state(news, project, branch), "adminPassword": olds.get("adminPassword")})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        # Deleting a project deletes its data: in uat and prod the resource is protected (stateful_options).
+        # Deleting a project deletes its data: in uat and prod the resource is protected (stateful_options). Neon
+        # refuses to delete a project with a protected branch (Neon docs, "Protected branches"), and so it should:
+        # the branch is never unprotected here; a person does that (`branchProtected: false`, an update) first.
         self.client(props).get_or_none("project_delete", id_)
+
+    @staticmethod
+    def _update_branch(neon: NeonClient, project_id: str, branch_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        updated = neon.call("branch_update", project_id, branch_id, branch=changes)
+        neon.wait(project_id, updated.get("operations", []))
+        return updated["branch"]
 
     def _state(self, props: dict[str, Any], project: dict[str, Any], branch: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -341,6 +372,7 @@ class ProjectProvider(NeonProvider):
             "historyRetentionSeconds": project["history_retention_seconds"],
             "branchId": branch["id"],
             "branchName": branch["name"],
+            "branchProtected": branch["protected"],
         }
 
 
@@ -349,7 +381,8 @@ class EndpointProvider(NeonProvider):
     required = ("projectId", "branchId", "regionId", "type")
     replace_keys = ("projectId", "branchId", "regionId", "type")
     update_keys = ("poolerEnabled", "poolerMode")
-    # One read-write compute per branch: the old one must go before the new one can exist.
+    # One read-write compute per branch: the old one must go before the new one can exist. (Neon never deletes the
+    # compute of a protected branch, so in uat and prod such a replace stops at the delete, as it should.)
     delete_before_replace = True
 
     def check_values(self, news: dict[str, Any]) -> list[CheckFailure]:
@@ -512,6 +545,7 @@ class NeonProject(Resource, module="neon", name="Project"):
         pg_version: pulumi.Input[int],
         history_retention_seconds: pulumi.Input[int],
         branch_name: str,
+        branch_protected: pulumi.Input[bool],
         admin_role_name: str,
         admin_database_name: str,
         opts: pulumi.ResourceOptions | None = None,
@@ -523,6 +557,7 @@ class NeonProject(Resource, module="neon", name="Project"):
             "pgVersion": pg_version,
             "historyRetentionSeconds": history_retention_seconds,
             "branchName": branch_name,
+            "branchProtected": branch_protected,
             "adminRoleName": admin_role_name,
             "adminDatabaseName": admin_database_name,
             "projectId": None,

@@ -14,6 +14,8 @@ roles (read-write service role, read-only reporting role, migration role) [and] 
   (`/bank/{env}/{domain}/db-{kind}`, the database's domain key), so MOD-103 never waits for MOD-045 (step 0.3
   runs beside it). Service and reporting credentials point at the pooled host, migration credentials at the
   direct host (transaction pooling breaks the session features Flyway uses).
+- The admin role's login, for MOD-046's just-in-time access functions (step 0.4), in `/bank/{env}/sd07/db-admin`
+  (SD07, the platform key): the role that created the restricted roles, so it may grant them to temporary ones.
 - The local stack (DESIGN G10) creates the same databases, roles and grants in a local PostgreSQL; no Neon.
 """
 
@@ -56,6 +58,16 @@ PASSWORD_LENGTH = 48
 SECRET_RECOVERY_DAYS = 30
 # Every login role may connect to its own database, and to no other (PUBLIC loses CONNECT below).
 DATABASE_PRIVILEGES = ("CONNECT",)
+# The admin login for MOD-046's JIT access functions (catalogue/secrets.yaml `sd07/db-admin`): platform data, under
+# the SD07 platform key, like the DBA session audit log it goes with.
+ADMIN_SECRET_DOMAIN = "SD07"
+ADMIN_SECRET_NAME = "db-admin"
+# The local server's admin login for those functions (the local stack has no Neon `bank_admin`).
+LOCAL_JIT_ADMIN_DATABASE = "postgres"
+
+
+def admin_secret_name(environment: str) -> str:
+    return f"/bank/{environment}/{ADMIN_SECRET_DOMAIN.lower()}/{ADMIN_SECRET_NAME}"
 
 
 @dataclass
@@ -70,6 +82,18 @@ class DatabaseServer:
     admin_username: pulumi.Input[str]
     admin_password: pulumi.Input[str] | None
     superuser: bool
+
+
+@dataclass
+class AdminLogin:
+    """The server's admin role as the JIT access functions connect with it (functions/jit_db_access/handler.py,
+    `AdminConnection`): roles belong to the server, so one login, from its own database, serves every database."""
+
+    host: pulumi.Input[str]  # the direct endpoint: role management never goes through PgBouncer
+    port: pulumi.Input[int]
+    database: pulumi.Input[str]
+    username: pulumi.Input[str]
+    password: pulumi.Input[str]
 
 
 @dataclass
@@ -96,6 +120,7 @@ class NeonDatabaseBootstrap(FoundationModule):
             name: self._restricted_roles(slug, name, server, domain_keys[database_domain(name)].key)
             for name, server in servers.items()
         }
+        self.admin_secret = self._store_admin_login(slug, self.admin_login, domain_keys[ADMIN_SECRET_DOMAIN].key)
 
     # --- where the databases live ------------------------------------------------------------------------------
     def _neon_servers(self, slug: str) -> dict[str, DatabaseServer]:
@@ -111,6 +136,9 @@ class NeonDatabaseBootstrap(FoundationModule):
             pg_version=self.inputs["neon.pgVersion"],
             history_retention_seconds=self.inputs["neon.historyRetentionSeconds"],
             branch_name=NEON_BRANCH,
+            # The branch holding the environment's data is a Neon protected branch where the stack says so (prod
+            # must): it, its compute and the project cannot be deleted or reset (Neon docs, "Protected branches").
+            branch_protected=self.inputs["neon.protectBranch"],
             admin_role_name=NEON_ADMIN_ROLE,
             admin_database_name=NEON_ADMIN_DATABASE,
             opts=self.stateful_options(),
@@ -122,6 +150,13 @@ class NeonDatabaseBootstrap(FoundationModule):
             branch_id=self.project.branchId,
             region_id=self.project.regionId,
             opts=self.child_options(),
+        )
+        self.admin_login = AdminLogin(
+            host=self.endpoint.host,
+            port=POSTGRES_PORT,
+            database=NEON_ADMIN_DATABASE,
+            username=self.project.adminRoleName,
+            password=self.project.adminPassword,
         )
         servers = {}
         # One after another: Neon runs one operation per project at a time (others get 423 Locked), so chaining
@@ -162,6 +197,21 @@ class NeonDatabaseBootstrap(FoundationModule):
             superuser=True,
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             opts=self.child_options(),
+        )
+        # The local stack's `bank_admin`, for the JIT access functions (the stack holds no password of `postgres`).
+        # A superuser: here `postgres` creates the restricted roles, and since PostgreSQL 16 only a superuser or a
+        # role holding ADMIN OPTION on a role may grant it; the server is the developer's own, on loopback.
+        admin_password = self._password(f"{slug}-local-admin-password")
+        admin = postgresql.Role(
+            f"{slug}-local-admin-role",
+            name=NEON_ADMIN_ROLE,
+            login=True,
+            password=admin_password.result,
+            superuser=True,
+            opts=self.child_options(provider=server),
+        )
+        self.admin_login = AdminLogin(
+            host=host, port=port, database=LOCAL_JIT_ADMIN_DATABASE, username=admin.name, password=admin_password.result
         )
         servers = {}
         for name in databases():
@@ -240,11 +290,9 @@ class NeonDatabaseBootstrap(FoundationModule):
         }
         return DatabaseAccess(provider=provider, schema=schema, roles=access, passwords=passwords, secrets=secrets)
 
-    def _login_role(
-        self, slug: str, role: DatabaseRole, server: DatabaseServer, sql: pulumi.ResourceOptions
-    ) -> tuple[random.RandomPassword, postgresql.Role]:
-        password = random.RandomPassword(
-            f"{slug}-{role.name}-password",
+    def _password(self, name: str) -> random.RandomPassword:
+        return random.RandomPassword(
+            name,
             length=PASSWORD_LENGTH,
             special=False,
             min_lower=1,
@@ -252,6 +300,11 @@ class NeonDatabaseBootstrap(FoundationModule):
             min_numeric=1,
             opts=self.child_options(),
         )
+
+    def _login_role(
+        self, slug: str, role: DatabaseRole, server: DatabaseServer, sql: pulumi.ResourceOptions
+    ) -> tuple[random.RandomPassword, postgresql.Role]:
+        password = self._password(f"{slug}-{role.name}-password")
         created = postgresql.Role(
             f"{slug}-{role.name}-role",
             name=role.name,
@@ -350,6 +403,29 @@ class NeonDatabaseBootstrap(FoundationModule):
             f"{slug}-{role.name}-secret-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(credentials),
+            opts=self.child_options(),
+        )
+        return secret
+
+    def _store_admin_login(self, slug: str, login: AdminLogin, key: aws.kms.Key) -> aws.secretsmanager.Secret:
+        """The admin login as JSON (host, port, database, username, password: what `AdminConnection.from_secret`
+        reads), its value only ever a Pulumi secret."""
+        secret = aws.secretsmanager.Secret(
+            f"{slug}-admin-secret",
+            name=admin_secret_name(self.context.environment),
+            description=f"{self.deployment.spec.name}: login of the admin role, for the JIT database access functions",
+            kms_key_id=key.arn,
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self.deployment.spec.tags,
+            opts=self.stateful_options(),
+        )
+        value = pulumi.Output.all(
+            host=login.host, port=login.port, database=login.database, username=login.username, password=login.password
+        ).apply(lambda values: json.dumps(values, sort_keys=True, separators=(",", ":")))
+        aws.secretsmanager.SecretVersion(
+            f"{slug}-admin-secret-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
             opts=self.child_options(),
         )
         return secret

@@ -19,16 +19,16 @@ startup events and errors are captured from day one." Its footprint, in build or
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+# json_document and service_trust are also imported from here (foundation/dba_access_control.py).
+from foundation.iam_documents import json_document, service_trust
 from foundation.modules import FoundationModule
-from model.alerts import SEVERITIES, Alert, AlertCatalogue, alert_topic_name, load_alerts
+from model.alerts import SEVERITIES, Alert, alert_topic_name
 from model.phases import DOMAINS
 from model.service_policies import log_group_name, secret_name
 
@@ -70,17 +70,6 @@ TRACE_SAMPLING = {
 # Services annotate their segments with their domain (X-Ray annotation keys allow letters, digits and `_`).
 DOMAIN_ANNOTATION = "bank_domain"
 DASHBOARD_PERIOD_SECONDS = 300
-
-
-@cache
-def alert_catalogue() -> AlertCatalogue:
-    return load_alerts()
-
-
-def json_document(compute: Callable[..., Any], *values: Any) -> pulumi.Output[str]:
-    """A JSON document computed from inputs that may be Outputs (secret config stays secret); keys sorted, so the
-    same inputs give the same bytes."""
-    return pulumi.Output.all(*values).apply(lambda resolved: json.dumps(compute(*resolved), sort_keys=True))
 
 
 def alert_topic_policy(topic_arn: str, account: str, region: str, environment: str) -> dict[str, Any]:
@@ -136,24 +125,6 @@ def alert_topic_policy(topic_arn: str, account: str, region: str, environment: s
                 "Resource": topic_arn,
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
-        ],
-    }
-
-
-def service_trust(service: str, account: str, source_arn: str | None = None) -> dict[str, Any]:
-    """A role only `service` may assume, and only on behalf of this account (confused-deputy guard)."""
-    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account}}
-    if source_arn is not None:
-        condition["ArnLike"] = {"aws:SourceArn": source_arn}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-                "Condition": condition,
-            }
         ],
     }
 
@@ -236,6 +207,8 @@ class ObservabilityPlatform(FoundationModule):
         self.environment = self.inputs.config.environment
         self.account, self.region = self.inputs["awsAccountId"], self.inputs["region"]
         self.platform_key = bootstrap.events.domains[PLATFORM_KEY_DOMAIN].key
+        # MOD-104's cap on the platform's helper roles, which this module's delivery roles carry.
+        self.platform_boundary = bootstrap.platform_boundary
         self._build_alert_topics()
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         self.metric_filters = self._build_cis_metric_filters(bootstrap.storage.trail_log_group)
@@ -305,7 +278,7 @@ class ObservabilityPlatform(FoundationModule):
         return filters
 
     def _alerts(self) -> tuple[Alert, ...]:
-        return alert_catalogue().for_module(self.deployment.spec.slug, self.inputs.config)
+        return self.context.platform.alerts.for_module(self.deployment.spec.slug, self.inputs.config)
 
     def _build_alarms(self) -> None:
         for alert in self._alerts():
@@ -353,6 +326,7 @@ class ObservabilityPlatform(FoundationModule):
                 self.account,
                 self.region,
             ),
+            permissions_boundary=self.platform_boundary.arn,
             tags=spec.tags,
             opts=self.child_options(),
         )
@@ -433,6 +407,7 @@ class ObservabilityPlatform(FoundationModule):
             name=f"bank-{self.environment}-{purpose}-delivery",
             description=f"Firehose delivers the log router to {purpose}",
             assume_role_policy=json_document(lambda a: service_trust("firehose.amazonaws.com", a), self.account),
+            permissions_boundary=self.platform_boundary.arn,
             tags=spec.tags,
             opts=self.child_options(),
         )

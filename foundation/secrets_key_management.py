@@ -20,13 +20,13 @@ that generates them, so MOD-103 and MOD-102 never wait for this module. The KMS 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from foundation.iam_documents import LAMBDA_TRUST, policy_document, render_json
 from foundation.modules import FoundationModule
 from model.secrets_manifest import ROTATION_FUNCTIONS, StackSecret, load_secrets_manifest, stack_secrets
 
@@ -43,11 +43,6 @@ FOUNDATION_READER_ROLES: dict[str, tuple[str, ...]] = {
 KEY_MANAGER_SECRET = "sd07/datadog-key-manager"  # what the Datadog rotation function manages keys with
 # Secrets MOD-045 itself reads (consumer: secrets-key-management), by the rotation function that reads each.
 OWN_READERS = {KEY_MANAGER_SECRET: "datadog-api-key"}
-
-
-def policy_json(document: Any) -> pulumi.Output[str]:
-    """A policy document whose values may be Outputs, as stable JSON."""
-    return pulumi.Output.from_input(document).apply(lambda resolved: json.dumps(resolved, sort_keys=True))
 
 
 def readers_only_policy(reader_arns: list[Any]) -> dict[str, Any]:
@@ -99,18 +94,10 @@ class SecretsKeyManagement(FoundationModule):
                 f"{spec.resource_name}-rotation-{kind}-role",
                 name=f"bank-{self.environment}-secret-rotation-{kind}",
                 description=f"the {kind} secret rotation function (MOD-045)",
-                assume_role_policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "lambda.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                ),
+                assume_role_policy=LAMBDA_TRUST,
+                # MOD-104's cap on the platform's helper roles: rotation writes secret values, which no service
+                # role's boundary allows.
+                permissions_boundary=bootstrap.platform_boundary.arn,
                 tags=spec.tags,
                 opts=self.child_options(),
             )
@@ -132,7 +119,7 @@ class SecretsKeyManagement(FoundationModule):
             self.secret_policies[secret.key] = aws.secretsmanager.SecretPolicy(
                 f"{spec.resource_name}-{secret.key.replace('/', '-')}-policy",
                 secret_arn=self.secrets[secret.key].arn,
-                policy=policy_json(readers_only_policy(self._readers(secret))),
+                policy=render_json(readers_only_policy(self._readers(secret))),
                 # Secrets Manager refuses a policy that would grant broad access (Zelkova check on PutResourcePolicy).
                 block_public_policy=True,
                 opts=self.child_options(),
@@ -249,7 +236,7 @@ class SecretsKeyManagement(FoundationModule):
             f"{name}-policy",
             name=f"rotate-{kind}",
             role=role.id,
-            policy=policy_json({"Version": "2012-10-17", "Statement": statements}),
+            policy=policy_document(statements),
             opts=self.child_options(),
         )
         fn = aws.lambda_.Function(

@@ -26,6 +26,7 @@ import pulumi_aws as aws
 import pulumi_snowflake as snowflake
 import pulumi_tls as tls
 
+from foundation.iam_documents import json_document, render_json, service_trust
 from foundation.modules import FoundationModule
 from model.phases import DOMAINS
 
@@ -406,20 +407,12 @@ class SnowflakeConfiguration(FoundationModule):
             name=f"{stream_name}-firehose",
             description=f"Firehose delivery of {domain} events into Snowflake (snowflake-configuration)",
             # Firehose assumes it with the account ID as external ID (Firehose, "Allow Firehose to assume an IAM role").
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "firehose.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"sts:ExternalId": account}},
-                        }
-                    ],
-                },
-                sort_keys=True,
+            assume_role_policy=json_document(
+                lambda a: service_trust("firehose.amazonaws.com", None, external_id=a), account
             ),
+            # MOD-104's cap on the platform's helper roles (it reads a stream and writes the landing zone, which no
+            # service role's boundary allows).
+            permissions_boundary=self.context.foundation["aws-bootstrap"].platform_boundary.arn,
             tags=spec.tags,
             opts=self.child_options(),
         )
@@ -428,7 +421,7 @@ class SnowflakeConfiguration(FoundationModule):
             f"{label}-delivery-policy",
             role=role.name,
             name="snowflake-delivery",
-            policy=pulumi.Output.json_dumps(
+            policy=render_json(
                 delivery_policy(
                     stream_arn=events.stream.arn,
                     domain_key_arn=events.key.arn,
@@ -440,8 +433,7 @@ class SnowflakeConfiguration(FoundationModule):
                         lambda v: f"arn:aws:logs:{v[0]}:{v[1]}:log-group:{v[2]}:log-stream:{v[3]}"
                     ),
                     region=region,
-                ),
-                sort_keys=True,
+                )
             ),
             opts=self.child_options(),
         )

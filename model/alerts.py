@@ -5,11 +5,14 @@ thresholds and their rationale") as in progress; this is it, as data a bank edit
 has a metric, a threshold, a period, a severity and a one-line rationale; the CIS AWS Foundations
 alarms also carry the CloudTrail filter pattern that feeds their metric and cite their control.
 MOD-076 (observability-platform) and MOD-046 (dba-access-control) build one CloudWatch alarm per
-entry they own, sent to the SNS topic of its severity.
+entry of `alerts:` they own, sent to the SNS topic of its severity. `serviceAlerts:` are templates:
+every service module builds one alarm of each on its own function or dead-letter queue (named by
+`{slug}` in the metric's dimensions), sent the same way.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -46,26 +49,21 @@ class AlertMetric(_Entry):
     dimensions: dict[str, str] = Field(default_factory=dict, description="`{env}` is replaced by the environment")
 
 
-class Alert(_Entry):
-    """One alarm: what it watches, when it fires, who it pages, and why that threshold."""
+Comparison = Literal[
+    "GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
+]
+# The placeholders a service alert's dimensions may use; every dimension names the module's own resource by `{slug}`.
+SERVICE_PLACEHOLDERS = ("{env}", "{slug}")
 
-    id: AlertId = Field(description="kebab-case; the alarm is named bank-{env}-{id}")
+
+class _Alarm(_Entry):
+    """What every alarm has: when it fires, who it pages, and why that threshold."""
+
     title: str = Field(min_length=5, max_length=120)
-    module: str = Field(description="slug of the module that builds the alarm")
     severity: Severity
     metric: AlertMetric
-    filter_pattern: str | None = Field(
-        None,
-        alias="filterPattern",
-        min_length=5,
-        description="CloudWatch Logs filter pattern on CloudTrail's log group that counts into `metric` (value 1)",
-    )
-    control: str | None = Field(None, description="the benchmark control it implements, e.g. CIS AWS v3.0 4.3")
-    optional: str | None = Field(None, description="a stack feature flag: the alarm exists only where it is on")
     threshold: float
-    comparison: Literal[
-        "GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
-    ]
+    comparison: Comparison
     period: int = Field(description="seconds per evaluation period: a multiple of 60 (standard-resolution metrics)")
     evaluation_periods: int = Field(alias="evaluationPeriods", ge=1, le=1440)
     datapoints_to_alarm: int | None = Field(None, alias="datapointsToAlarm", ge=1)
@@ -74,8 +72,7 @@ class Alert(_Entry):
     )
     rationale: OneLine = Field(description="one line: why this threshold, period and severity")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Alert:
+    def _evaluation_problems(self) -> list[str]:
         problems = []
         if self.period < 60 or self.period % 60:
             problems.append(f"period {self.period}s is not a multiple of 60 (CloudWatch standard resolution)")
@@ -84,6 +81,26 @@ class Alert(_Entry):
             problems.append("period × evaluationPeriods exceeds one day, which CloudWatch refuses")
         if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
             problems.append("datapointsToAlarm is larger than evaluationPeriods")
+        return problems
+
+
+class Alert(_Alarm):
+    """One alarm a foundation module builds: what it watches, when it fires, who it pages, and why that threshold."""
+
+    id: AlertId = Field(description="kebab-case; the alarm is named bank-{env}-{id}")
+    module: str = Field(description="slug of the module that builds the alarm")
+    filter_pattern: str | None = Field(
+        None,
+        alias="filterPattern",
+        min_length=5,
+        description="CloudWatch Logs filter pattern on CloudTrail's log group that counts into `metric` (value 1)",
+    )
+    control: str | None = Field(None, description="the benchmark control it implements, e.g. CIS AWS v3.0 4.3")
+    optional: str | None = Field(None, description="a stack feature flag: the alarm exists only where it is on")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Alert:
+        problems = self._evaluation_problems()
         if self.filter_pattern is not None:
             if not (self.filter_pattern.startswith("{") and self.filter_pattern.endswith("}")):
                 problems.append("filterPattern must be a JSON filter pattern in braces (CloudTrail events are JSON)")
@@ -111,10 +128,44 @@ class Alert(_Entry):
         return self.optional is None or FEATURE_FLAGS[self.optional](config)
 
 
+class ServiceAlert(_Alarm):
+    """An alarm every service module builds for itself (components/service_module.py): a template whose dimensions
+    name the module's own function or queue through `{slug}` (and `{env}`)."""
+
+    id: AlertId = Field(description="kebab-case; each module's alarm is named bank-{env}-{slug}-{id}")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceAlert:
+        problems = self._evaluation_problems()
+        if not self.metric.dimensions:
+            problems.append("a service alert needs dimensions naming the module's own resource (by `{slug}`)")
+        for name, value in sorted(self.metric.dimensions.items()):
+            if "{slug}" not in value:
+                problems.append(f"dimension {name} `{value}` does not name the module's own resource by `{{slug}}`")
+            unknown = sorted(set(re.findall(r"\{[^}]*\}", value)) - set(SERVICE_PLACEHOLDERS))
+            if unknown:
+                problems.append(f"dimension {name} uses {', '.join(unknown)}; only {', '.join(SERVICE_PLACEHOLDERS)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def alarm_name(self, environment: str, slug: str) -> str:
+        # CloudWatch alarm names are at most 255 characters: ids and slugs are at most 48 each, so this fits.
+        return f"bank-{environment}-{slug}-{self.id}"
+
+    def dimensions(self, environment: str, slug: str) -> dict[str, str]:
+        return {
+            k: v.replace("{env}", environment).replace("{slug}", slug)
+            for k, v in sorted(self.metric.dimensions.items())
+        }
+
+
 class AlertCatalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alerts: tuple[Alert, ...]
+    # `serviceAlerts:`: the alarms every service module builds for itself.
+    service_alerts: tuple[ServiceAlert, ...] = ()
 
     def for_module(self, slug: str, config: StackConfig) -> tuple[Alert, ...]:
         """The alarms `slug` builds in this stack, in file order."""
@@ -143,16 +194,20 @@ def load_alerts(path: Path = DEFAULT_ALERTS_FILE) -> AlertCatalogue:
         raise ConfigurationError(shown, [f"cannot be read: {exc}"]) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("alerts"), list):
         raise ConfigurationError(shown, ["must be a mapping with an `alerts:` list"])
-    return parse_alerts(raw["alerts"], shown)
+    service_entries = raw.get("serviceAlerts", [])
+    if not isinstance(service_entries, list):
+        raise ConfigurationError(shown, ["`serviceAlerts:` must be a list"])
+    return parse_alerts(raw["alerts"], shown, service_entries)
 
 
-def parse_alerts(entries: list, shown: str = "catalogue/alerts.yaml") -> AlertCatalogue:
+def _parse_entries(kind: type[_Alarm], entries: list, label_prefix: str = "") -> tuple[list, list[str]]:
     problems: list[str] = []
-    alerts: list[Alert] = []
+    parsed: list = []
     for index, entry in enumerate(entries):
         label = entry.get("id", f"entry {index + 1}") if isinstance(entry, dict) else f"entry {index + 1}"
+        label = label_prefix + str(label)
         try:
-            alerts.append(Alert.model_validate(entry))
+            parsed.append(kind.model_validate(entry))
         except ValidationError as exc:
             # Field errors name their key; the cross-field rules (model level) are stated as they are.
             problems += [f"{label}: {line}" for line in describe_validation_error(exc) if not line.startswith(": ")]
@@ -160,7 +215,16 @@ def parse_alerts(entries: list, shown: str = "catalogue/alerts.yaml") -> AlertCa
                 f"{label}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors() if not err["loc"]
             ]
     ids = [entry.get("id") for entry in entries if isinstance(entry, dict) and entry.get("id")]
-    problems += [f"{i}: duplicate alert id ({ids.count(i)} entries)" for i in sorted(set(ids)) if ids.count(i) > 1]
+    problems += [
+        f"{label_prefix}{i}: duplicate alert id ({ids.count(i)} entries)" for i in sorted(set(ids)) if ids.count(i) > 1
+    ]
+    return parsed, problems
+
+
+def parse_alerts(entries: list, shown: str = "catalogue/alerts.yaml", service_entries: list = ()) -> AlertCatalogue:
+    alerts, problems = _parse_entries(Alert, entries)
+    service_alerts, service_problems = _parse_entries(ServiceAlert, list(service_entries), "serviceAlerts.")
+    problems += service_problems
     if problems:
         raise ConfigurationError(shown, problems, fix="edit catalogue/alerts.yaml; each alarm needs every field")
-    return AlertCatalogue(alerts=tuple(alerts))
+    return AlertCatalogue(alerts=tuple(alerts), service_alerts=tuple(service_alerts))

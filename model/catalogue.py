@@ -10,11 +10,12 @@ provisional ID.
 from __future__ import annotations
 
 import graphlib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 
 from model.errors import ConfigurationError, describe_validation_error
 from model.phases import DOMAINS, PHASES, DatabaseName, DomainId, Phase, phases_by_key, prerequisite_closure
@@ -32,6 +33,38 @@ SecretName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$
 TeamName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=48)]
 # How sensitive the data a module holds is; customer PII and payment data are `restricted`.
 DataClassification = Literal["public", "internal", "confidential", "restricted"]
+# A module's own feature flag (its AppConfig profile, components/service_module.py): kebab-case, and within the
+# 64 characters AppConfig allows a flag's name.
+FlagName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=64)]
+
+# The domains whose service modules are called over their domain's HTTP API (issue 8, "an API Gateway HTTP API per
+# application domain"): all but SD07, the data platform, whose modules are Phase 0 infrastructure and pipelines.
+APPLICATION_DOMAINS: tuple[str, ...] = ("SD01", "SD02", "SD03", "SD04", "SD05", "SD06", "SD08")
+# The methods an API Gateway HTTP API route may name (ANY matches every method).
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "ANY")
+# An HTTP API route path: literal segments and `{parameter}`s, a greedy `{proxy+}` only as the last segment
+# (API Gateway, "Working with routes for HTTP APIs").
+ROUTE_PATH = re.compile(r"^(/([A-Za-z0-9._~-]+|\{[A-Za-z][A-Za-z0-9_]*\}))*(/\{[A-Za-z][A-Za-z0-9_]*\+\})?$")
+HEALTH_PATH = "/health"
+LAMBDA_MEMORY_MB = (128, 10240)  # Lambda's memory range (MB)
+
+
+def default_routes(slug: str, domain: str) -> tuple[str, ...]:
+    """A module of an application domain answers everything under its own path unless the catalogue says otherwise."""
+    return (f"ANY /{slug}/{{proxy+}}",) if domain in APPLICATION_DOMAINS else ()
+
+
+def route_problem(route: str, slug: str) -> str | None:
+    """Why `route` cannot be one of `slug`'s routes, or None: `METHOD /path`, the path under `/{slug}` (so no two
+    modules of a domain's API can claim the same path) or the domain API's `/health`."""
+    method, _, path = route.partition(" ")
+    if method not in ROUTE_METHODS:
+        return f"`{route}`: the method must be one of {', '.join(ROUTE_METHODS)}"
+    if not path or " " in path or not ROUTE_PATH.match(path) or path == "/":
+        return f"`{route}`: `{path}` is not an HTTP API route path (`/segment/{{parameter}}`, `{{proxy+}}` last)"
+    if path != HEALTH_PATH and path != f"/{slug}" and not path.startswith(f"/{slug}/"):
+        return f"`{route}`: a module's paths start with `/{slug}` (or are `{HEALTH_PATH}`)"
+    return None
 
 
 class ModuleSpec(BaseModel):
@@ -93,7 +126,44 @@ class ModuleSpec(BaseModel):
         ("bank", "credit_union", "building_society"), alias="institutionTypes"
     )
     jurisdictions: tuple[Jurisdiction, ...] = Field(("NZ", "AU"), min_length=1)
+    memory_mb: int | None = Field(
+        None,
+        alias="memoryMb",
+        ge=LAMBDA_MEMORY_MB[0],
+        le=LAMBDA_MEMORY_MB[1],
+        description="its function's memory (MB); default: the stack's bank:sizing.lambdaMemoryMb (512 unless set)",
+    )
+    reserved_concurrency: int | None = Field(
+        None,
+        alias="reservedConcurrency",
+        ge=1,
+        le=1000,
+        description="concurrent executions reserved for its function (capped by bank:sizing.maxReservedConcurrency)",
+    )
+    routes: tuple[str, ...] | None = Field(
+        None,
+        validate_default=True,
+        description="`METHOD /path` routes of its domain's HTTP API, under `/{slug}` or `/health`; default "
+        "`ANY /{slug}/{proxy+}` in an application domain, none elsewhere; `[]` for no route",
+    )
+    flags: dict[FlagName, bool] = Field(
+        default_factory=dict, description="its own feature flags and their defaults (its AppConfig profile)"
+    )
     source: str = Field("", description="where the rule for this module comes from in the source documents")
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, routes: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...]:
+        slug, domain = info.data.get("slug"), info.data.get("domain")
+        if slug is None or domain is None:  # reported on their own fields
+            return routes or ()
+        if routes is None:
+            return default_routes(slug, domain) if info.data.get("kind", "service") == "service" else ()
+        problems = [p for p in (route_problem(r, slug) for r in routes) if p is not None]
+        problems += [f"`{r}` is listed twice" for r in sorted(set(routes)) if routes.count(r) > 1]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return routes
 
     @property
     def tags(self) -> dict[str, str]:
@@ -201,6 +271,7 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
     problems += [f"model/steps.py: {p}" for p in step_table_problems(catalogue.steps)]
     problems += step_problems(catalogue)
     problems += subscription_problems(catalogue)
+    problems += route_collisions(catalogue)
     by_id = catalogue.by_id()
     for module in catalogue.modules:
         phase = phases.get(module.phase)
@@ -291,6 +362,19 @@ def subscription_problems(catalogue: Catalogue) -> list[str]:
         for m in catalogue.modules
         for sub in m.subscribes
         if tuple(sub.split(":", 1)) not in published
+    ]
+
+
+def route_collisions(catalogue: Catalogue) -> list[str]:
+    """One route, one module: a domain's API cannot send `GET /health` to two of its modules."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for m in catalogue.modules:
+        for route in m.routes or ():
+            owners.setdefault((m.domain, route), []).append(m.id)
+    return [
+        f"{', '.join(ids)}: {domain}'s API can route `{route}` to only one module"
+        for (domain, route), ids in sorted(owners.items())
+        if len(ids) > 1
     ]
 
 

@@ -19,6 +19,7 @@ from model.errors import ConfigurationError
 from model.phases import PHASES, Phase
 from model.releases import (
     REPOSITORY_RELEASE,
+    LayerPin,
     MigrationPin,
     ReleaseManifest,
     ReleasePin,
@@ -87,6 +88,9 @@ class PlatformSpec:
     # Database → the pinned build of its migrations (releases/<stack>.yaml `migrations`): exactly the databases
     # the deployed modules use; each runs as a FlywayMigration before them.
     migrations: dict[str, MigrationPin] = field(default_factory=dict)
+    # Layer name → the pinned build of a Lambda layer this repository's own functions need (releases/<stack>.yaml
+    # `layers`; MOD-046's JIT database access functions).
+    layers: dict[str, LayerPin] = field(default_factory=dict)
     # catalogue/alerts.yaml, validated with the other files (MOD-076 and MOD-046 build their alarms from it).
     alerts: AlertCatalogue = field(default_factory=lambda: load_alerts())
     _by_id: dict[str, ModuleDeployment] = field(default_factory=dict, repr=False, compare=False)
@@ -309,6 +313,7 @@ def resolve_platform(
         modules=tuple(deployments),
         secret_keys=secret_keys,
         migrations=dict(releases.migrations),
+        layers=dict(releases.layers),
         alerts=alerts if alerts is not None else load_alerts(),
     )
 
@@ -335,7 +340,10 @@ def load_platform(
         ("catalogue", lambda: load_catalogue(catalogue_file, phases)),
         ("releases", lambda: load_release_manifest(project_dir, stack)),
         ("secrets", lambda: load_secrets_manifest(results.get("catalogue"))),  # catalogue/secrets.yaml (DESIGN G8)
-        ("alerts", lambda: load_alerts(alerts_file)),  # catalogue/alerts.yaml: read here, before any resource, not when MOD-076 builds
+        (
+            "alerts",
+            lambda: load_alerts(alerts_file),
+        ),  # catalogue/alerts.yaml: read here, before any resource, not when MOD-076 builds
     ):
         try:
             results[name] = load()

@@ -9,6 +9,11 @@ Migration pins (deployment sequence, step 0.2 and "Re-deployment": "If a module 
 migration, Flyway applies it before the module deploys"): per database, the domain repository, the commit, and
 where that build published its `db/migrations` — a prefix in the stack's artifacts bucket, which Flyway reads
 directly (`s3:` location). The pin is the migration's trigger: a new pin re-runs Flyway, nothing else does.
+
+Layer pins: the Lambda layers this repository's own functions need (MOD-046's JIT database access functions import
+psycopg and certifi, which the Lambda runtime lacks). `functions/build_layers.py` builds each reproducibly and prints
+its sha256; the pin names the zip in the stack's artifacts bucket (a key that contains that sha256, so one key is
+one build) and the sha256 itself, from which the layer version's `source_code_hash` comes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer
 
 from model.errors import ConfigurationError, describe_validation_error
 from model.phases import DOMAINS, DatabaseName
@@ -28,6 +33,13 @@ GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 # Refs that float: a pin must name one build, so prod refuses these (and all-zero SHAs).
 FLOATING_REFS = re.compile(r"^(latest|head|main|master|develop|dev|trunk|release|stable|snapshot)$|/", re.I)
 REPOSITORY_RELEASE = "this-repository"
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The layers this repository's functions need, by name: who needs each. Every stack deploys them (MOD-046 is a
+# foundation module), so every release manifest pins each one.
+REQUIRED_LAYERS: dict[str, str] = {
+    "jit-db-access": "MOD-046's just-in-time database access functions (psycopg, certifi)",
+}
+BUILD_LAYER_COMMAND = ".venv/bin/python functions/build_layers.py"
 
 
 class ReleasePin(BaseModel):
@@ -37,6 +49,19 @@ class ReleasePin(BaseModel):
     artifact: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]+\.zip$")] = Field(
         description="build artifact key in the artifacts bucket, e.g. bank-core/mod-001-account-creation/<sha>.zip"
     )
+    # Optional: when CI pins it, `bankctl artifacts check` compares it with the object's S3 SHA-256 checksum.
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        None, description="SHA-256 of the artifact zip, 64 lower-case hex characters (checked against S3)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_checksum(self, handler):
+        # A pin without sha256 dumps exactly as before the field existed, so module records (and plans) stay
+        # byte-identical; a pin with one records it.
+        dumped = handler(self)
+        if self.sha256 is None and isinstance(dumped, dict):
+            dumped.pop("sha256", None)
+        return dumped
 
 
 class MigrationPin(BaseModel):
@@ -52,6 +77,19 @@ class MigrationPin(BaseModel):
     )
 
 
+class LayerPin(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A key, not a URL: the bucket is the stack's own artifacts bucket (MOD-104), never one a pin names.
+    artifact: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]+\.zip$")] = Field(
+        description="the layer zip's key in the artifacts bucket: layers/<layer>/<sha256>.zip"
+    )
+    # Checked by `layer_problems` rather than a pattern here, so a wrong digest gets a message that says what to do.
+    sha256: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="SHA-256 of the zip, 64 lower-case hex characters, as functions/build_layers.py prints it"
+    )
+
+
 class ReleaseManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,6 +98,8 @@ class ReleaseManifest(BaseModel):
     # Per database (DESIGN G4's eight names): the migrations it runs. Validated against the stack's modules by
     # `migration_problems`: every database a deployed module uses has a pin, and no other database has one.
     migrations: dict[DatabaseName, MigrationPin] = {}
+    # Per layer of REQUIRED_LAYERS (`layer_problems`): the build its functions run with.
+    layers: dict[str, LayerPin] = {}
 
 
 def release_file(project_dir: Path, stack: str) -> Path:
@@ -76,9 +116,18 @@ def load_release_manifest(project_dir: Path, stack: str) -> ReleaseManifest:
     except yaml.YAMLError as exc:
         raise ConfigurationError(shown, [f"is not valid YAML: {exc}"]) from None
     try:
-        return ReleaseManifest.model_validate(raw)
+        manifest = ReleaseManifest.model_validate(raw)
     except ValidationError as exc:
         raise ConfigurationError(shown, describe_validation_error(exc)) from None
+    problems = layer_problems(manifest.layers)
+    if problems:
+        raise ConfigurationError(
+            shown,
+            problems,
+            fix=f"build the layer with `{BUILD_LAYER_COMMAND} <layer>`, publish the zip to the stack's artifacts "
+            "bucket under the key it prints, and pin that key and sha256 (docs/databases.md, JIT access)",
+        )
+    return manifest
 
 
 def pin_problems(module_id: str, pin: ReleasePin, environment: str) -> list[str]:
@@ -133,4 +182,31 @@ def migration_problems(used: dict[str, list[str]], migrations: dict[str, Migrati
             problems.append(f"migrations.{database}.location: `{pin.location}` does not name one build")
         elif GIT_SHA.match(pin.sha) and pin.sha not in pin.location:
             problems.append(f"migrations.{database}.location: `{pin.location}` is not the build of {pin.sha[:12]}")
+    return problems
+
+
+def layer_problems(layers: dict[str, LayerPin]) -> list[str]:
+    """A layer a function needs without a pin, a pin no function needs, and pins that do not name one build."""
+    problems = [
+        f"layers.{name}: no pin, but {needed_by} need it; build it with `{BUILD_LAYER_COMMAND} {name}` and pin the "
+        "artifact key and sha256 it prints"
+        for name, needed_by in REQUIRED_LAYERS.items()
+        if name not in layers
+    ]
+    for name in sorted(set(layers) - set(REQUIRED_LAYERS)):
+        problems.append(
+            f"layers.{name}: no function of this repository uses a layer `{name}` "
+            f"(known: {', '.join(sorted(REQUIRED_LAYERS))}); remove the pin"
+        )
+    for name, pin in sorted(layers.items()):
+        if not SHA256.match(pin.sha256):
+            problems.append(
+                f"layers.{name}.sha256: `{pin.sha256}` is not a SHA-256 digest (64 lower-case hex characters, as "
+                f"`{BUILD_LAYER_COMMAND} {name}` prints it)"
+            )
+        elif ".." in pin.artifact.split("/") or pin.sha256 not in pin.artifact:
+            problems.append(
+                f"layers.{name}.artifact: `{pin.artifact}` is not the build {pin.sha256[:12]}: the key names the "
+                f"zip by its content, layers/{name}/<sha256>.zip"
+            )
     return problems

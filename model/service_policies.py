@@ -30,6 +30,7 @@ the resource exists. Everything else is named by convention and granted by MOD-1
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -113,6 +114,37 @@ def dead_letter_queue_name(environment: str, slug: str) -> str:
 
 def subscription_queue_name(environment: str, slug: str) -> str:
     return f"bank-{environment}-{slug}-events"
+
+
+def function_name(environment: str, slug: str) -> str:
+    # Lambda function names are at most 64 characters: `bank-local-` + a 48-character slug is 59.
+    return f"bank-{environment}-{slug}"
+
+
+# The alias every caller and event source mapping invokes; blue-green moves it to a version once that version is
+# healthy (DESIGN §3 "Blue-green").
+LIVE_ALIAS = "live"
+# EventBridge rule names are at most 64 characters (EventBridge API reference, PutRule `Name`).
+RULE_NAME_MAX = 64
+
+
+def subscription_rule_name(environment: str, slug: str, subscription: str) -> str:
+    """The rule on the source domain's bus that feeds one subscription (`SD01:account.created`) into the module's
+    queue: readable where it fits in 64 characters, else cut and ended by 8 hex of the subscription, so it stays
+    unique and the same on every run."""
+    domain, _, event = subscription.partition(":")
+    readable = f"bank-{environment}-{slug}-{domain.lower()}-{event.replace('.', '-')}"
+    if len(readable) <= RULE_NAME_MAX:
+        return readable
+    digest = hashlib.sha256(subscription.encode()).hexdigest()[:8]
+    return readable[: RULE_NAME_MAX - 9].rstrip("-") + "-" + digest
+
+
+def appconfig_environment_name(environment: str, slug: str) -> str:
+    """The module's own AppConfig environment in its domain's application. Own, not the domain's shared one:
+    AppConfig runs one deployment at a time per environment (a second StartDeployment is a ConflictException), so
+    twenty modules of a step deploying their flags side by side into one environment would fail."""
+    return f"{environment}-{slug}"
 
 
 def parameter_path(environment: str, slug: str) -> str:

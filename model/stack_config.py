@@ -82,6 +82,11 @@ class NeonConfig(_Section):
     history_retention_seconds: int = Field(
         86400, ge=0, le=2592000, description="point-in-time recovery window of the project's history"
     )
+    protect_branch: bool = Field(
+        False,
+        description="make the project's branch a Neon protected branch: it, its compute and the project cannot be "
+        "deleted or reset (a Neon paid plan; prod requires true)",
+    )
 
 
 class GithubConfig(_Section):
@@ -102,6 +107,29 @@ class RetentionConfig(_Section):
 class SizingConfig(_Section):
     kinesis_shard_count: int = Field(1, ge=1, le=64, description="shards per domain Kinesis stream")
     lambda_memory_mb: int = Field(512, ge=128, le=10240, description="default memory of a service module's function")
+    max_reserved_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="cap on any one service function's reserved concurrency (the catalogue's reservedConcurrency); "
+        "unset: as the catalogue says. Lambda keeps 100 of the account's concurrency unreserved, so small accounts "
+        "(dev) cap it",
+    )
+
+
+class ReleaseConfig(_Section):
+    """How a service module's new version reaches traffic (issue 8): everywhere only after its health check; in prod
+    then as a CodeDeploy canary that rolls back by itself when the module's alarms fire (components/blue_green.py)."""
+
+    canary_percent: int | None = Field(
+        None, ge=1, le=99, description="prod: the share of traffic a new version gets first (CodeDeploy canary)"
+    )
+    # The release command waits for the whole canary inside `pulumi up` (gates/canary_release.py, WAIT_SECONDS).
+    canary_minutes: int = Field(5, ge=1, le=60, description="prod: how long the canary runs before the rest shifts")
+
+    @property
+    def canary(self) -> bool:
+        return self.canary_percent is not None
 
 
 class LocalConfig(_Section):
@@ -152,6 +180,7 @@ class StackConfig(_Section):
         RetentionConfig(), description="how long logs, audit records and events are kept"
     )
     sizing: SizingConfig = Field(SizingConfig(), description="capacity that differs by environment")
+    release: ReleaseConfig = Field(ReleaseConfig(), description="how new versions reach traffic (canary in prod)")
     local: LocalConfig | None = Field(None, description="only for the local stack")
     github: GithubConfig = Field(GithubConfig(), description="the CI/CD repository (MOD-104's OIDC trust)")
     neon: NeonConfig = Field(NeonConfig(), description="MOD-103's Neon project (not used by local)")
@@ -268,6 +297,19 @@ def environment_rule_problems(config: StackConfig, stack: str) -> list[str]:
             problems.append(f"bank:awsAccountId: `{config.aws_account_id}` is a placeholder; set the real account")
         if _PLACEHOLDER_WORDS.search(config.alert_email):
             problems.append(f"bank:alertEmail: `{config.alert_email}` is a placeholder; set a monitored mailbox")
+    if config.environment == "prod" and not config.neon.protect_branch:
+        # The issue: "Neon's protected-branch settings for the production branch". Prod's branch holds the bank's
+        # data; protection is what keeps a mistaken API call or console click from deleting or resetting it.
+        problems.append(
+            "bank:neon.protectBranch: prod's Neon branch holds the bank's data and must be a protected branch; set true"
+        )
+    if config.environment == "prod" and not config.release.canary:
+        problems.append(
+            "bank:release.canaryPercent: prod shifts every new version as a canary with automatic rollback; set it, "
+            "e.g. 10"
+        )
+    if config.environment != "prod" and config.release.model_fields_set:
+        problems.append(f"bank:release: only prod releases through a CodeDeploy canary; remove it from {stack}")
     if config.environment == "prod" and config.retention.audit_archive_years < 7:
         problems.append(
             "bank:retention.auditArchiveYears: prod keeps audit records at least 7 years "

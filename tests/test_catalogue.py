@@ -203,3 +203,58 @@ def test_the_catalogue_review_is_applied(catalogue):
     assert any(s.startswith("SD04:") for s in by_slug["ifti-reporting"].subscribes)
     # Card schemes are reached through AU-only providers (Cuscal, Monoova).
     assert by_slug["card-scheme-integration"].jurisdictions == ("AU",)
+
+
+# --- the service footprint's fields (issue 8): memoryMb, reservedConcurrency, routes, flags ---------------------------
+def test_service_fields_default_so_existing_entries_stay_valid(catalogue):
+    by_slug = catalogue.by_slug()
+    plain = by_slug["account-creation"]  # sets none of them
+    assert (plain.memory_mb, plain.reserved_concurrency, plain.flags) == (None, None, {})
+    # A module of an application domain answers under its own path by default; SD07 and foundation modules have none.
+    assert plain.routes == ("ANY /account-creation/{proxy+}",)
+    assert by_slug["landing-zone-ingestion"].routes == () and by_slug["aws-bootstrap"].routes == ()
+    assert by_slug["end-of-day-batch"].routes == ()  # `routes: []`: nothing calls it over HTTP
+    assert by_slug["scam-detection-friction"].flags == {
+        "confirmation-of-payee-warning": True,
+        "new-payee-cooling-off": False,
+    }
+
+
+def test_every_route_is_a_method_and_a_path_under_the_modules_slug(catalogue):
+    for m in catalogue.modules:
+        for route in m.routes:
+            method, path = route.split(" ")
+            assert method in ("GET", "POST", "PUT", "PATCH", "DELETE", "ANY"), route
+            assert path == "/health" or path == f"/{m.slug}" or path.startswith(f"/{m.slug}/"), route
+
+
+def test_bad_service_fields_are_reported_with_their_module():
+    entries = [
+        entry("MOD-901", "account-creation", "SD01", 1, step=1, memoryMb=64, reservedConcurrency=0),
+        entry(
+            "MOD-902",
+            "account-closure",
+            "SD01",
+            1,
+            step=1,
+            routes=["FETCH /account-closure", "GET /account-creation/x", "GET /account-closure/{proxy+}/tail"],
+        ),
+        entry("MOD-903", "joint-ownership", "SD01", 1, step=1, flags={"Not_Kebab": True, "on": "maybe"}),
+        entry("MOD-904", "dormant-accounts", "SD01", 1, step=1, routes=["GET /health"]),
+        entry("MOD-905", "member-shares", "SD01", 1, step=1, routes=["GET /health"]),
+    ]
+    with pytest.raises(ConfigurationError) as caught:
+        parse_catalogue(entries)
+    problems = caught.value.problems
+    assert any(p.startswith("MOD-901: memoryMb: Input should be greater than or equal to 128") for p in problems)
+    assert any(
+        p.startswith("MOD-901: reservedConcurrency: Input should be greater than or equal to 1") for p in problems
+    )
+    (routes,) = [p for p in problems if p.startswith("MOD-902: routes:")]
+    assert "`FETCH /account-closure`: the method must be one of GET, POST, PUT, PATCH, DELETE, ANY" in routes
+    assert "`GET /account-creation/x`: a module's paths start with `/account-closure`" in routes
+    assert "`/account-closure/{proxy+}/tail` is not an HTTP API route path" in routes
+    assert any(p.startswith("MOD-903: flags.Not_Kebab.[key]: String should match pattern") for p in problems)
+    assert any(p.startswith("MOD-903: flags.on: Input should be a valid boolean") for p in problems)
+    assert "MOD-904, MOD-905: SD01's API can route `GET /health` to only one module" in problems
+    assert len(problems) == 6, problems

@@ -20,6 +20,7 @@ import pytest
 from bankctl import plan_command
 from bankctl.plan_graph import PlanGraph
 from bankctl.recording import SECRET_SIG, SIG_KEY, PlanMocks
+from functions.jit_db_access.handler import AdminConnection
 from model.database_privileges import roles as model_roles
 from model.stack_config import OFFLINE_STAND_IN
 from tests.conftest import DATABASE_DOMAINS, PROJECT_DIR, offline_plan
@@ -120,6 +121,7 @@ def test_one_neon_project_per_environment_in_sydney_with_its_recovery_window(sta
         "pgVersion": 16,
         "historyRetentionSeconds": HISTORY_RETENTION[stack],
         "branchName": "main",
+        "branchProtected": stack in ("uat", "prod"),  # Pulumi.<stack>.yaml, bank:neon.protectBranch
         "adminRoleName": "bank_admin",
         "adminDatabaseName": "bank_admin",
     }
@@ -173,6 +175,11 @@ def test_databases_are_created_one_after_another():
 def test_each_database_has_three_login_roles_with_no_elevated_attribute(stack):
     plan = footprint(stack)
     roles = {r["inputs"]["name"]: r for r in plan.of("postgresql:index/role:Role")}
+    if stack == "local":
+        # The local stack's admin login for MOD-046's JIT access functions (on Neon, bank_admin comes from the API).
+        admin = roles.pop("bank_admin")
+        assert admin["inputs"]["login"] is True and admin["inputs"]["superuser"] is True
+        assert admin["inputs"]["password"] == MARKER and admin["outputs"]["password"] == MARKER
     assert sorted(roles) == sorted(f"{db}_{kind}" for db in DATABASE_DOMAINS for kind in ROLE_GRANTS)
     for name, role in roles.items():
         i = role["inputs"]
@@ -264,9 +271,15 @@ def test_each_role_has_a_generated_password_stored_in_its_domain_secret(stack):
     }
     secrets = {s["inputs"]["name"]: s for s in plan.of("aws:secretsmanager/secret:Secret")}
     assert sorted(secrets) == sorted(
-        f"/bank/{stack}/{domain}/db-{kind}" for domain in DATABASE_DOMAINS.values() for kind in ROLE_GRANTS
+        [f"/bank/{stack}/{domain}/db-{kind}" for domain in DATABASE_DOMAINS.values() for kind in ROLE_GRANTS]
+        + [f"/bank/{stack}/sd07/db-admin"]
     )
     versions = {v["inputs"]["secretId"]: v for v in plan.of("aws:secretsmanager/secretVersion:SecretVersion")}
+    # The admin login, for MOD-046's JIT access functions: under the SD07 platform key, its value only a secret.
+    admin = secrets.pop(f"/bank/{stack}/sd07/db-admin")
+    assert admin["inputs"]["kmsKeyId"].endswith(f":key/{keys[f'alias/bank-{stack}-sd07']}")
+    assert admin["inputs"]["recoveryWindowInDays"] == 30 and stateful(admin, stack)
+    assert versions[admin["id"]]["inputs"]["secretString"] == MARKER
     passwords = {p["urn"]: p for p in plan.of("random:index/randomPassword:RandomPassword")}
     assert len(passwords) == 24
     for name, secret in secrets.items():
@@ -302,6 +315,8 @@ def secret_values():
             name = args.name.removeprefix("neon-database-bootstrap-")
             if args.typ == "random:index/randomPassword:RandomPassword":
                 seen["password"][name.removesuffix("-password")] = plaintext(created[1]["result"])
+            elif args.typ == NEON + "Project":
+                seen["password"]["admin"] = plaintext(created[1]["adminPassword"])
             elif args.typ == "postgresql:index/role:Role":
                 seen["role"][args.inputs["name"]] = plaintext(args.inputs["password"])
             elif args.typ == "aws:secretsmanager/secretVersion:SecretVersion" and name != args.name:
@@ -317,6 +332,19 @@ def secret_values():
 def test_each_secret_holds_its_roles_login_through_the_endpoint_its_role_should_use(secret_values):
     seen, plan = secret_values
     endpoint = plan.one(NEON + "Endpoint")["outputs"]
+    # The admin login for MOD-046's JIT access functions, in the form their handler reads: the direct endpoint
+    # (role management never goes through PgBouncer), the admin role and its own database.
+    admin = seen["secret"].pop("admin")
+    assert admin == {
+        "host": endpoint["host"],
+        "port": 5432,
+        "database": "bank_admin",
+        "username": "bank_admin",
+        "password": seen["password"].pop("admin"),
+    }
+    assert AdminConnection.from_secret(json.dumps(admin)) == AdminConnection(
+        endpoint["host"], 5432, "bank_admin", "bank_admin", admin["password"]
+    )
     assert sorted(seen["secret"]) == sorted(f"{db}_{kind}" for db in DATABASE_DOMAINS for kind in ROLE_GRANTS)
     for role, login in seen["secret"].items():
         database, kind = role.rsplit("_", 1)

@@ -79,6 +79,7 @@ def project_props(url: str, **changes) -> dict:
         "pgVersion": 16,
         "historyRetentionSeconds": 86400,
         "branchName": "main",
+        "branchProtected": False,
         "adminRoleName": "bank_admin",
         "adminDatabaseName": "bank_admin",
         **changes,

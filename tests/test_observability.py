@@ -345,6 +345,78 @@ def test_the_real_alerts_file_loads():
     assert len(load_alerts().alerts) == len(raw_alerts())
 
 
+# --- serviceAlerts: the alarms every service module builds for itself (components/service_module.py) -------------------
+BROKEN_SERVICE_ALERTS = textwrap.dedent(
+    """\
+    alerts: []
+    serviceAlerts:
+      - id: no-slug
+        title: Not the module's own
+        severity: warning
+        metric: {namespace: AWS/Lambda, name: Errors, statistic: Sum, dimensions: {FunctionName: "bank-{env}-shared"}}
+        threshold: 1
+        comparison: GreaterThanOrEqualToThreshold
+        period: 60
+        evaluationPeriods: 1
+        rationale: "A rationale that is long enough to pass the length rule."
+      - id: unknown-placeholder
+        title: A placeholder nobody fills
+        severity: warning
+        metric: {namespace: AWS/Lambda, name: Errors, statistic: Sum, dimensions: {FunctionName: "bank-{stage}-{slug}"}}
+        threshold: 1
+        comparison: GreaterThanOrEqualToThreshold
+        period: 60
+        evaluationPeriods: 1
+        rationale: "A rationale that is long enough to pass the length rule."
+      - id: no-dimensions
+        title: Watches every function at once
+        severity: info
+        metric: {namespace: AWS/Lambda, name: Errors, statistic: Sum}
+        threshold: 1
+        comparison: GreaterThanOrEqualToThreshold
+        period: 90
+        evaluationPeriods: 1
+        rationale: "A rationale that is long enough to pass the length rule."
+      - id: no-slug
+        title: The same id twice
+        severity: critical
+        metric: {namespace: AWS/SQS, name: ApproximateNumberOfMessagesVisible, statistic: Maximum, dimensions: {QueueName: "bank-{env}-{slug}-dlq"}}
+        threshold: 1
+        comparison: GreaterThanOrEqualToThreshold
+        period: 300
+        evaluationPeriods: 1
+        rationale: "A rationale that is long enough to pass the length rule."
+    """
+)
+
+
+def test_a_broken_service_alert_names_every_problem(tmp_path):
+    path = tmp_path / "alerts.yaml"
+    path.write_text(BROKEN_SERVICE_ALERTS)
+    with pytest.raises(ConfigurationError) as caught:
+        load_alerts(path)
+    problems = caught.value.problems
+    assert any(
+        p.startswith("serviceAlerts.no-slug: dimension FunctionName `bank-{env}-shared` does not name")
+        for p in problems
+    ), problems
+    assert any(p.startswith("serviceAlerts.unknown-placeholder: dimension FunctionName uses {stage}") for p in problems)
+    (no_dimensions,) = [p for p in problems if p.startswith("serviceAlerts.no-dimensions:")]
+    assert "needs dimensions naming the module's own resource" in no_dimensions
+    assert "period 90s is not a multiple of 60" in no_dimensions
+    assert "serviceAlerts.no-slug: duplicate alert id (2 entries)" in problems
+    assert len(problems) == 4, problems
+
+
+def test_every_service_alert_watches_the_modules_own_resource():
+    service_alerts = yaml.safe_load((PROJECT_DIR / "catalogue" / "alerts.yaml").read_text())["serviceAlerts"]
+    assert [a.id for a in load_alerts().service_alerts] == [a["id"] for a in service_alerts]
+    for a in service_alerts:
+        assert a["metric"]["dimensions"] and all("{slug}" in v for v in a["metric"]["dimensions"].values()), a["id"]
+        assert "\n" not in a["rationale"].strip() and len(a["rationale"]) >= 20
+        assert a["severity"] in SEVERITIES and "module" not in a
+
+
 # --- log routing ----------------------------------------------------------------------------------------------
 def test_every_log_group_is_routed_to_the_encrypted_log_router():
     (account_policy,) = resources("dev", "aws:cloudwatch/logAccountPolicy:LogAccountPolicy")

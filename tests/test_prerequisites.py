@@ -35,9 +35,15 @@ def test_a_later_step_waits_for_its_gate_through_the_earlier_step():
     platform = load_stack_platform(PROJECT_DIR, "dev")
     reduced = platform.direct_prerequisites()
     # A module after an earlier step of its domain waits for its phase gates through that step, not directly.
-    chained = [m for m in platform.phase_modules("2") if ("module", m.spec.id) in reduced and any(
-        p[0] == "module" and platform.module(p[1]).spec.domain == m.spec.domain for p in reduced[("module", m.spec.id)]
-    )]
+    chained = [
+        m
+        for m in platform.phase_modules("2")
+        if ("module", m.spec.id) in reduced
+        and any(
+            p[0] == "module" and platform.module(p[1]).spec.domain == m.spec.domain
+            for p in reduced[("module", m.spec.id)]
+        )
+    ]
     assert chained, "no in-domain step chain in phase 2"
     for m in chained:
         assert not any(p[0] == "gate" for p in reduced[("module", m.spec.id)]), m.spec.id

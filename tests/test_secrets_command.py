@@ -302,7 +302,9 @@ def test_set_refuses_an_empty_value(dev):
 def assert_nothing_written(sm) -> None:
     """Only the generated secrets (written by their owners when deployed) have a value."""
     for listed in sm.list_secrets()["SecretList"]:
-        if not listed["Name"].endswith(("/db-service", "/db-reporting", "/db-migration", "/snowflake-loader-key")):
+        if not listed["Name"].endswith(
+            ("/db-service", "/db-reporting", "/db-migration", "/db-admin", "/snowflake-loader-key")
+        ):
             assert "VersionIdsToStages" not in sm.describe_secret(SecretId=listed["Name"]), listed["Name"]
 
 

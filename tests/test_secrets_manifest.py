@@ -86,10 +86,15 @@ def test_platform_generated_secrets_are_listed_with_their_owners():
         assert by_key[f"{domain}/db-service"]["consumers"]["database"] == database
     loader = by_key["sd07/snowflake-loader-key"]
     assert loader["generatedBy"] == "snowflake-configuration" and "providedBy" not in loader
+    # The admin login MOD-046's just-in-time access functions connect as (deployment sequence, step 0.4).
+    admin = by_key["sd07/db-admin"]
+    assert admin["generatedBy"] == "neon-database-bootstrap" and "providedBy" not in admin
+    assert admin["consumers"] == {"modules": ["dba-access-control"]}
+    assert admin["rotation"]["automatic"] is False and admin["rotation"]["rotatedBy"]
     generated = {k for k, e in by_key.items() if "generatedBy" in e}
     assert generated == {
         f"{d}/db-{r}" for d in DATABASE_DOMAINS.values() for r in ("service", "reporting", "migration")
-    } | {"sd07/snowflake-loader-key"}
+    } | {"sd07/snowflake-loader-key", "sd07/db-admin"}
 
 
 def test_datadog_key_and_smoke_test_users():
@@ -248,7 +253,8 @@ def test_dev_has_what_its_modules_and_flags_need():
     assert dev["/bank/dev/sd04/cuscal-api-credentials"] and dev["/bank/dev/sd04/monoova-api-credentials"]
     assert dev["/bank/dev/sd07/snowflake-loader-key"] is False  # DESIGN G1
     assert dev["/bank/dev/sd01/db-service"] and dev["/bank/dev/sd08/smoke-test-customer"]
-    assert len([p for p in dev if "/db-" in p]) == 24
+    assert len([p for p in dev if p.rsplit("/", 1)[1] in ("db-service", "db-reporting", "db-migration")]) == 24
+    assert dev["/bank/dev/sd07/db-admin"]  # MOD-103 writes it before the foundation gate
 
 
 def test_uat_and_prod_have_swift_and_datadog():

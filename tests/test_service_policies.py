@@ -3,6 +3,7 @@ and secrets manifest files, not against the code that reads them."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -14,10 +15,13 @@ from model.service_policies import (
     ACTIONS_BY_KIND,
     PolicyStatement,
     ResourceRef,
+    appconfig_environment_name,
     callees,
+    function_name,
     model_problems,
     role_name,
     service_statements,
+    subscription_rule_name,
 )
 from tests.conftest import DATABASE_DOMAINS, PROJECT_DIR
 
@@ -183,3 +187,30 @@ def test_the_model_imports_no_pulumi():
     code = "import sys, model.service_policies; print('pulumi' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+# --- names of what the service module's footprint creates (components/service_module.py) ----------------------------
+def test_footprint_names_fit_what_aws_allows():
+    longest = max(RAW_SERVICES, key=lambda m: len(m["slug"]))["slug"]
+    for slug in (longest, "x" * 48):  # the catalogue allows slugs of 48 characters
+        assert len(function_name("local", slug)) <= 64  # Lambda function names
+        assert len(appconfig_environment_name("local", slug)) <= 64  # AppConfig environment names
+    assert function_name("uat", "account-creation") == "bank-uat-account-creation"
+    assert appconfig_environment_name("uat", "account-creation") == "uat-account-creation"
+
+
+def test_a_subscription_rule_name_is_readable_where_it_fits_and_unique_where_it_is_cut():
+    assert (
+        subscription_rule_name("dev", "account-ledger", "SD01:transaction.posted")
+        == "bank-dev-account-ledger-sd01-transaction-posted"
+    )
+    # Every real subscription of every stack fits EventBridge's 64 characters and names one rule.
+    for env in ("local", "dev", "uat", "prod"):
+        names = [subscription_rule_name(env, m["slug"], s) for m in RAW_SERVICES for s in m.get("subscribes", [])]
+        assert all(len(n) <= 64 and re.fullmatch(r"[A-Za-z0-9._-]+", n) for n in names), env
+        assert len(set(names)) == len(names), env
+    # Two long subscriptions that share their first 55 characters still get different names.
+    slug = "x" * 48
+    first = subscription_rule_name("local", slug, "SD03:aml.suspicious-activity-detected")
+    second = subscription_rule_name("local", slug, "SD03:aml.suspicious-activity-escalated")
+    assert len(first) == len(second) == 64 and first != second and first[:55] == second[:55]

@@ -209,6 +209,7 @@ def test_every_key_is_documented():
         "bank:retention.eventArchiveDays",
         "bank:sizing.kinesisShardCount",
         "bank:sizing.lambdaMemoryMb",
+        "bank:sizing.maxReservedConcurrency",
         "bank:local.awsEndpoint",
         "bank:local.postgresHost",
         "bank:local.postgresPort",
@@ -216,6 +217,7 @@ def test_every_key_is_documented():
         "bank:neon.regionId",
         "bank:neon.pgVersion",
         "bank:neon.historyRetentionSeconds",
+        "bank:neon.protectBranch",
         "bank:neonApiKey",
         "bank:snowflakePrivateKey",
     ]

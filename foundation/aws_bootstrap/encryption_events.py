@@ -13,12 +13,11 @@ SD01 … SD08:
   late subscriber such as AML can replay what came before its subscriptions (DESIGN G9);
 - the stream `bank-{env}-{domain}-events`, KMS-encrypted with the domain key, 168 hours' retention,
   `sizing.kinesisShardCount` shards, fed from the bus by a rule matching every event of the account through
-  a role that may only put records on that stream with that key.
+  a role that may only put records on that stream with that key, capped by MOD-104's platform boundary.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ import pulumi
 import pulumi_aws as aws
 
 from foundation.aws_bootstrap.storage import PLATFORM_KEY_DOMAIN, audit_trail_name
+from foundation.iam_documents import json_document, service_trust
 from model.phases import DOMAINS
 
 if TYPE_CHECKING:
@@ -178,21 +178,6 @@ def bus_policy(account: str, bus_arn: str) -> dict[str, Any]:
     }
 
 
-def events_role_trust(account: str, rule_arn: str) -> dict[str, Any]:
-    """EventBridge may assume the bus-to-stream role only for this account's rule (confused-deputy guard)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account, "aws:SourceArn": rule_arn}},
-            }
-        ],
-    }
-
-
 def put_records_policy(stream_arn: str, key_arn: str) -> dict[str, Any]:
     """Least privilege for the bus-to-stream target: put records on one stream, data keys from one key
     (a producer to a KMS-encrypted stream needs kms:GenerateDataKey on the stream's key)."""
@@ -210,11 +195,6 @@ def put_records_policy(stream_arn: str, key_arn: str) -> dict[str, Any]:
     }
 
 
-def _json(compute, *values) -> pulumi.Output[str]:
-    """A JSON document computed from inputs that may be plain values or Outputs (secret config stays secret)."""
-    return pulumi.Output.all(*values).apply(lambda resolved: json.dumps(compute(*resolved)))
-
-
 def build_encryption_and_events(bootstrap: AwsBootstrap) -> EncryptionAndEvents:
     spec = bootstrap.deployment.spec
     inputs = bootstrap.inputs
@@ -228,7 +208,7 @@ def build_encryption_and_events(bootstrap: AwsBootstrap) -> EncryptionAndEvents:
             description=f"bank {environment} {domain} {DOMAINS[domain].name}: envelope encryption key",
             enable_key_rotation=True,
             deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
-            policy=_json(lambda a, r, d=domain: domain_key_policy(d, environment, a, r), account, region),
+            policy=json_document(lambda a, r, d=domain: domain_key_policy(d, environment, a, r), account, region),
             tags=spec.tags,
             opts=bootstrap.stateful_options(),
         )
@@ -250,7 +230,7 @@ def build_encryption_and_events(bootstrap: AwsBootstrap) -> EncryptionAndEvents:
         aws.cloudwatch.EventBusPolicy(
             f"{name}-bus-policy",
             event_bus_name=bus.name,
-            policy=_json(bus_policy, account, bus.arn),
+            policy=json_document(bus_policy, account, bus.arn),
             opts=bootstrap.child_options(),
         )
         archive = aws.cloudwatch.EventArchive(
@@ -295,7 +275,7 @@ def _feed_stream_from_bus(
         name=f"{bus_name(environment, domain)}-to-stream",
         description=f"every {domain} event of this account, onto the {domain} Kinesis stream",
         event_bus_name=bus.name,
-        event_pattern=_json(lambda a: {"account": [a]}, account),
+        event_pattern=json_document(lambda a: {"account": [a]}, account),
         state="ENABLED",
         tags=spec.tags,
         opts=bootstrap.child_options(),
@@ -304,7 +284,11 @@ def _feed_stream_from_bus(
         f"{name}-to-stream-role",
         name=f"{bus_name(environment, domain)}-events-to-stream",
         description=f"EventBridge puts {domain} bus events on the {domain} stream",
-        assume_role_policy=_json(events_role_trust, account, rule.arn),
+        # EventBridge may assume it only for this account's rule (confused-deputy guard).
+        assume_role_policy=json_document(
+            lambda a, rule_arn: service_trust("events.amazonaws.com", a, rule_arn), account, rule.arn
+        ),
+        permissions_boundary=bootstrap.platform_boundary.arn,
         tags=spec.tags,
         opts=bootstrap.child_options(),
     )
@@ -312,7 +296,7 @@ def _feed_stream_from_bus(
         f"{name}-to-stream-policy",
         name="put-records-on-domain-stream",
         role=role.id,
-        policy=_json(put_records_policy, stream.arn, key.arn),
+        policy=json_document(put_records_policy, stream.arn, key.arn),
         opts=bootstrap.child_options(),
     )
     aws.cloudwatch.EventTarget(

@@ -11,11 +11,12 @@ and "IAM roles (per-service least-privilege roles, CI/CD deployment roles)"; DES
 - The permissions boundary every service role carries, and one role per enabled service module, trusted by Lambda
   only. The roles' policies come from the policy model (model/service_policies.py); they are attached by
   `attach_service_policies` once the AppConfig profiles they read exist (runtime_config.py).
+- The platform boundary every helper role of the platform carries (`build_platform_boundary`, built before MOD-104's
+  other parts, whose delivery roles carry it too).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
+from foundation.iam_documents import LAMBDA_TRUST, policy_document
 from model.service_policies import (
     ACTIONS_BY_KIND,
     PolicyStatement,
@@ -41,7 +43,6 @@ GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 # AWS managed: read-only access to every service's configuration (used by `pulumi preview`), and its cap.
 READ_ONLY_ACCESS_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess"
-POLICY_VERSION = "2012-10-17"
 
 # The IAM services `pulumi up` deploys with (IAM prefixes). A test maps every AWS type in the plan to one of these,
 # so a new kind of resource fails the test until the deploy role may create it.
@@ -122,47 +123,6 @@ class StackArns:
 
     def iam(self, resource: str) -> Any:
         return join("arn:aws:iam::", self.account, ":", resource)
-
-
-class _Slot:
-    """Where an Output's value goes in a document rendered by `render_json`."""
-
-    def __init__(self, index: int):
-        self.index = index
-
-
-def render_json(document: Any) -> Any:
-    """A JSON document that may hold Outputs, as one Output over exactly those (or plain text if it holds none).
-    Output.json_dumps would wrap every leaf in an Output of its own, which costs seconds across 150 policies."""
-    outputs: list[pulumi.Output] = []
-
-    def hollow(value: Any) -> Any:
-        if isinstance(value, pulumi.Output):
-            outputs.append(value)
-            return _Slot(len(outputs) - 1)
-        if isinstance(value, dict):
-            return {k: hollow(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [hollow(v) for v in value]
-        return value
-
-    def fill(value: Any, values: list[Any]) -> Any:
-        if isinstance(value, _Slot):
-            return values[value.index]
-        if isinstance(value, dict):
-            return {k: fill(v, values) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fill(v, values) for v in value]
-        return value
-
-    template = hollow(document)
-    if not outputs:
-        return json.dumps(template)
-    return pulumi.Output.all(*outputs).apply(lambda values: json.dumps(fill(template, list(values))))
-
-
-def policy_document(statements: Sequence[dict[str, Any]]) -> Any:
-    return render_json({"Version": POLICY_VERSION, "Statement": list(statements)})
 
 
 def allow(sid: str, actions: Sequence[str], resources: Any, condition: dict | None = None) -> dict[str, Any]:
@@ -387,23 +347,6 @@ def _app_client(
 
 
 # --- trust policies ----------------------------------------------------------------------------------------------------
-# Only Lambda may assume a service role; which function gets which role is controlled by iam:PassRole, which only the
-# deploy role holds (deploy_statements).
-LAMBDA_TRUST = json.dumps(
-    {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "LambdaOnly",
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
-
-
 def github_trust(provider_arn: pulumi.Input[str], subject: pulumi.Input[str]) -> pulumi.Output[str]:
     """Web identity from GitHub Actions, pinned to our audience and to one exact subject (repository + event or
     environment): no other repository, branch workflow or environment can assume the role."""
@@ -439,7 +382,13 @@ def service_boundary_statements(env: str, arns: StackArns, region: Any) -> list[
         "execute-api": [arns.regional("execute-api", "*")],
     }
     statements = [allow(f"Model{_pascal(kind)}", actions, scope[kind]) for kind, actions in ACTIONS_BY_KIND.items()]
-    statements += [
+    return statements + boundary_denials(region)
+
+
+def boundary_denials(region: Any) -> list[dict[str, Any]]:
+    """What no role under the service or the platform boundary may ever do, whatever its policies say: IAM,
+    Organizations or the account; assume another role; administer KMS keys; act outside the stack's region."""
+    return [
         deny(
             "DenyIdentityAndAccountAdministration",
             ["account:*", "iam:*", "organizations:*", "sts:AssumeRole"],
@@ -467,7 +416,95 @@ def service_boundary_statements(env: str, arns: StackArns, region: Any) -> list[
         ),
         deny("DenyOutsideTheRegion", ["*"], "*", {"StringNotEquals": {"aws:RequestedRegion": [region]}}),
     ]
-    return statements
+
+
+# --- the platform boundary: the platform's own helper roles -------------------------------------------------------------
+# Roles AWS services assume to do the platform's plumbing: EventBridge → Kinesis (MOD-104), CloudTrail → CloudWatch
+# Logs (MOD-104), the secret rotation functions (MOD-045), CloudWatch Logs → Kinesis and Firehose → the audit archive
+# and Datadog (MOD-076), Firehose → Snowflake (MOD-102).
+PLATFORM_BOUNDARY_ACTIONS = {
+    "stream": (
+        "kinesis:DescribeStream",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kinesis:PutRecord",
+        "kinesis:PutRecords",
+    ),
+    "key": ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"),
+    "log-group": ("logs:CreateLogStream", "logs:PutLogEvents"),
+    "bucket": ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"),
+    "object": ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"),
+    "secret": (
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ),
+    # GetRandomPassword acts on no resource: "*" is the only form IAM accepts for it.
+    "random-password": ("secretsmanager:GetRandomPassword",),
+    "user-pool": ("cognito-idp:AdminInitiateAuth", "cognito-idp:AdminSetUserPassword"),
+    # MOD-046: the DBA roles invoke the just-in-time access functions; the break-glass function pages.
+    "access-function": ("lambda:InvokeFunction",),
+    "alert-topic": ("sns:Publish",),
+    # X-Ray's write actions support no resource-level permissions: "*" is their only resource.
+    "traces": ("xray:PutTelemetryRecords", "xray:PutTraceSegments"),
+}
+
+
+def platform_boundary_statements(env: str, arns: StackArns, region: Any) -> list[dict[str, Any]]:
+    """What any of the platform's helper roles can ever do: the actions those roles' policies grant, each on the
+    environment's resources of its kind, under the same denials as the service boundary.
+
+    A boundary of its own rather than the service boundary: the helpers need what no service module may have
+    (reading and writing the platform's streams, writing the archive buckets, writing secret values during rotation,
+    setting user pool passwords), and widening the service boundary for them would widen the cap on every service
+    role. A boundary caps, it grants nothing: each helper still holds only its own least-privilege policy."""
+    scope = {
+        "stream": [arns.regional("kinesis", f"stream/bank-{env}-*")],
+        "key": [arns.regional("kms", "key/*")],
+        # The platform's log groups, and Firehose's for the Snowflake delivery streams (MOD-102, under the prefix
+        # Firehose's console uses).
+        "log-group": [
+            arns.regional("logs", f"log-group:/bank/{env}/*"),
+            arns.regional("logs", f"log-group:/aws/kinesisfirehose/bank-{env}-*"),
+        ],
+        # Bucket names are global: bank-{env}-{purpose}-{account} (storage.bucket_name).
+        "bucket": [f"arn:aws:s3:::bank-{env}-*"],
+        "object": [f"arn:aws:s3:::bank-{env}-*/*"],
+        "secret": [arns.regional("secretsmanager", f"secret:/bank/{env}/*")],
+        "random-password": "*",
+        "user-pool": [arns.regional("cognito-idp", "userpool/*")],
+        # Only the database access functions (dba_access_control.py names them bank-{env}-…-db-access).
+        "access-function": [
+            arns.regional("lambda", f"function:bank-{env}-*-db-access"),
+            arns.regional("lambda", f"function:bank-{env}-*-db-access:*"),
+        ],
+        "alert-topic": [arns.regional("sns", f"bank-{env}-alerts-*")],
+        "traces": "*",
+    }
+    statements = [
+        allow(f"Platform{_pascal(kind)}", actions, scope[kind]) for kind, actions in PLATFORM_BOUNDARY_ACTIONS.items()
+    ]
+    return statements + boundary_denials(region)
+
+
+def build_platform_boundary(bootstrap: AwsBootstrap) -> aws.iam.Policy:
+    """Built first of MOD-104's parts: the encryption-and-events and storage parts create helper roles with it. Under
+    /bank/{env}/boundary/ with the other boundaries, so only the bootstrap role can change it (deploy boundary,
+    DenyChangingTrustAnchors): the deploy role cannot widen the cap of roles it manages."""
+    spec = bootstrap.deployment.spec
+    env = bootstrap.context.environment
+    arns = StackArns(bootstrap.inputs["region"], bootstrap.inputs["awsAccountId"])
+    return aws.iam.Policy(
+        f"{spec.resource_name}-platform-boundary",
+        name=f"bank-{env}-platform-boundary",
+        path=f"/bank/{env}/boundary/",
+        description="Caps the platform's own helper roles (delivery, streaming, rotation) at the services they use",
+        policy=policy_document(platform_boundary_statements(env, arns, bootstrap.inputs["region"])),
+        tags=spec.tags,
+        opts=bootstrap.child_options(),
+    )
 
 
 def service_policy_statements(statements: Sequence[PolicyStatement], resolve: dict[str, Any]) -> list[dict[str, Any]]:

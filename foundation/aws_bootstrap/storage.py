@@ -14,7 +14,6 @@ because S3 server access logs cannot be delivered to a bucket whose default encr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs, ObjectLockRetention, access_log_prefix
+from foundation.iam_documents import POLICY_VERSION, json_document, service_trust
 
 if TYPE_CHECKING:
     from foundation.aws_bootstrap import AwsBootstrap
@@ -286,22 +286,11 @@ def _build_trail(
         f"{name}-trail-logs-role",
         name=f"bank-{environment}-cloudtrail-to-logs",
         description="CloudTrail delivers the audit trail to its CloudWatch Logs group",
-        assume_role_policy=_text(
-            lambda a: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": a}},
-                        }
-                    ],
-                }
-            ),
-            inputs["awsAccountId"],
+        # CloudTrail acting for this account only (confused-deputy guard).
+        assume_role_policy=json_document(
+            lambda a: service_trust("cloudtrail.amazonaws.com", a), inputs["awsAccountId"]
         ),
+        permissions_boundary=bootstrap.platform_boundary.arn,
         tags=spec.tags,
         opts=bootstrap.child_options(),
     )
@@ -309,20 +298,19 @@ def _build_trail(
         f"{name}-trail-logs-policy",
         name="deliver-to-trail-log-group",
         role=role.id,
-        policy=log_group.arn.apply(
-            lambda arn: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "WriteTrailLogStreams",
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            "Resource": f"{arn}:log-stream:*",
-                        }
-                    ],
-                }
-            )
+        policy=json_document(
+            lambda arn: {
+                "Version": POLICY_VERSION,
+                "Statement": [
+                    {
+                        "Sid": "WriteTrailLogStreams",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"{arn}:log-stream:*",
+                    }
+                ],
+            },
+            log_group.arn,
         ),
         opts=bootstrap.child_options(),
     )
