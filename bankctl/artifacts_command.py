@@ -312,7 +312,7 @@ def promote(
     target_platform = platform_or_exit(target_stack)
     artifacts = pinned_artifacts(target_platform, load_release_manifest(PROJECT_DIR, target_stack))
     what = f"bankctl artifacts promote --from {source_stack} --to {target_stack}"
-    one_session = True  # BROKEN
+    one_session = from_profile is None or from_profile == to_profile
     target_session = aws_or_exit(lambda: stack_session(target_platform, to_profile), what)
     source_session = (
         target_session if one_session else aws_or_exit(lambda: stack_session(source_platform, from_profile), what)
