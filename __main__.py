@@ -41,3 +41,6 @@ built = build_platform(platform)
 pulumi.export("environment", platform.config.environment)
 pulumi.export("phaseGates", {key: gate.urn for key, gate in sorted(built.gates.items())})
 pulumi.export("moduleCount", len(built.modules))
+# Each domain's HTTP API (MOD-104, foundation/aws_bootstrap/apis.py): where callers and the phase gates reach it.
+bootstrap = next(m for m in built.modules.values() if m.deployment.spec.slug == "aws-bootstrap")
+pulumi.export("domainApiUrls", {domain: api.url for domain, api in sorted(bootstrap.apis.domains.items())})

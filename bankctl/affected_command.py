@@ -3,10 +3,11 @@ deploy exactly them — together they replace the document's `npx sst deploy --f
 
 `affected BASE HEAD` does not guess from file names. It materialises each ref's tree (`git archive`), runs that
 tree's own offline plan in its own process (`python -m bankctl plan`, cwd in the tree: the code of the two refs
-never shares an interpreter), and compares the two plans resource by resource, by URN. A module is affected when a
-resource under its component (by the parent chain) is added, removed, or has different inputs or engine options
-(protect, retainOnDelete, deletedWith, ignoreChanges, replaceOnChanges, customTimeouts, aliases,
-additionalSecretOutputs, provider), or when the provider it uses was reconfigured. Dependencies alone do not count:
+never shares an interpreter; both use this checkout's virtualenv), and compares the two plans resource by
+resource, by URN. A module is affected when a resource under its component (by the parent chain) is added,
+removed, or has different inputs or engine options (protect, retainOnDelete, deletedWith, ignoreChanges,
+replaceOnChanges, customTimeouts, aliases, additionalSecretOutputs, provider), or when the provider it uses was
+reconfigured. Dependencies alone do not count:
 the engine diffs inputs and options, and a changed `depends_on` changes only the order. So a release pin change
 shows as that module's record (and its phase gate's check triggers), and a Phase 0 change reaches exactly the
 modules whose inputs take the changed output (deployment sequence, "Re-deployment": "Infrastructure changes in

@@ -44,7 +44,7 @@ def artifacts_bucket_by_convention(environment: str, account: str) -> str:
 
 @dataclass(frozen=True)
 class PinnedArtifact:
-    pin: str  # where in releases/<stack>.yaml: modules.MOD-001, migrations.bank_core, layers.jit-db-access
+    pin: str  # where in releases/<stack>.yaml: modules.<module ID>, migrations.bank_core, layers.jit-db-access
     key: str  # the object key, or for migrations the prefix (without the trailing slash)
     is_prefix: bool = False
     sha256: str | None = None

@@ -827,6 +827,52 @@ MOCKED_RESOURCES.update(
 )
 
 
+# --- MOD-104's domain APIs and the modules' routes: API Gateway v2 (terraform-provider-aws internal/service/apigatewayv2) --
+def _apigatewayv2_api(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = 10 lower-case alphanumerics; arn = arn:aws:apigateway:R::/apis/ID (no account); apiEndpoint =
+    # https://ID.execute-api.R.amazonaws.com; executionArn = arn:aws:execute-api:R:A:ID (what IAM and Lambda
+    # permissions name); an HTTP API's route selection expression defaults to `$request.method $request.path`.
+    api_id = ctx.hex(10)
+    return api_id, {
+        "arn": ctx.arn("apigateway", f"/apis/{api_id}", account=""),
+        "apiEndpoint": f"https://{api_id}.execute-api.{ctx.region}.amazonaws.com",
+        "executionArn": ctx.arn("execute-api", api_id),
+        "apiKeySelectionExpression": "$request.header.x-api-key",
+        "routeSelectionExpression": "$request.method $request.path",
+    }
+
+
+def _apigatewayv2_stage(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+    # id = the stage name; arn = arn:aws:apigateway:R::/apis/API/stages/NAME; executionArn = the API's + "/NAME";
+    # invokeUrl = https://API.execute-api.R.amazonaws.com/ plus the name, except for `$default`, served at the root.
+    api_id, name = str(ctx.inputs.get("apiId", "")), ctx.physical_name()
+    root = f"https://{api_id}.execute-api.{ctx.region}.amazonaws.com/"
+    return name, {
+        "arn": ctx.arn("apigateway", f"/apis/{api_id}/stages/{name}", account=""),
+        "executionArn": ctx.arn("execute-api", f"{api_id}/{name}"),
+        "invokeUrl": root if name == "$default" else root + name,
+    }
+
+
+def _apigatewayv2_child(length: int) -> MockIdentity:
+    # Authorizers (6), integrations and routes (7): id = that many lower-case alphanumerics, unique within the API.
+    def identity(ctx: MockContext) -> tuple[str, dict[str, Any]]:
+        return ctx.hex(length), {}
+
+    return identity
+
+
+MOCKED_RESOURCES.update(
+    {
+        "aws:apigatewayv2/api:Api": _apigatewayv2_api,
+        "aws:apigatewayv2/stage:Stage": _apigatewayv2_stage,
+        "aws:apigatewayv2/authorizer:Authorizer": _apigatewayv2_child(6),
+        "aws:apigatewayv2/integration:Integration": _apigatewayv2_child(7),
+        "aws:apigatewayv2/route:Route": _apigatewayv2_child(7),
+    }
+)
+
+
 def _invented(ctx: MockContext) -> tuple[str, dict[str, Any]]:
     if ctx.type.startswith("aws:"):
         service = ctx.type.split(":")[1].split("/")[0]

@@ -17,6 +17,7 @@ passing phase gate wrote (gates/last_known_good.py), or from --to SHA. Commit th
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import shlex
 import shutil
@@ -34,7 +35,7 @@ PIN_FIELDS = ("sha", "artifact", "sha256")
 
 
 def pin_line_pattern(module_id: str) -> re.Pattern[str]:
-    """The one line of a module's pin in the manifest's layout: `  MOD-001: {sha: …, artifact: …}  # slug`."""
+    """The one line of a module's pin in the manifest's layout: `  <module ID>: {sha: …, artifact: …}  # slug`."""
     return re.compile(
         rf"^(?P<indent>[ \t]+){re.escape(module_id)}:[ \t]*\{{[^{{}}\n]*\}}(?P<rest>[ \t]*(?:#[^\n]*)?)$", re.M
     )
@@ -49,8 +50,18 @@ def rewrite_pin(text: str, module_id: str, pin: dict[str, str]) -> str:
         raise ValueError(
             f"{module_id}'s pin is not one `{module_id}: {{sha: …, artifact: …}}` line in the modules section"
         )
-    body = ", ".join(f"{k}: {pin[k]}" for k in PIN_FIELDS if pin.get(k))
+    body = ", ".join(f"{k}: {_flow_scalar(pin[k])}" for k in PIN_FIELDS if pin.get(k))
     return pattern.sub(lambda m: f"{m['indent']}{module_id}: {{{body}}}{m['rest']}", text, count=1)
+
+
+def _flow_scalar(value: str) -> str:
+    """The value as the manifest writes it (plain), quoted only where YAML would read it back as something else:
+    an all-digit SHA is an integer to YAML."""
+    try:
+        plain = yaml.safe_load(f"[{value}]") == [value]
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value)
 
 
 def artifact_for_sha(artifact: str, pinned_sha: str, sha: str) -> str:
@@ -118,6 +129,8 @@ def _foundation_rollback(platform, module, to_sha: str | None, plan_file: Path |
     sha = to_sha or _last_known_good(platform, module).get("sha")
     if not sha:
         fail(f"the last-known-good record of {module.spec.slug} names no commit of this repository; use --to SHA", 1)
+    if not re.fullmatch(r"[0-9a-f]{7,40}", sha):
+        fail(f"`{sha}` is not a commit of this repository (7 to 40 lower-case hex characters)")
     found = module_targets(
         platform.stack, plan_resources(platform.stack, plan_file), [(module.spec.id, module.spec.slug)]
     )

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
-from components.phase_gate import GATE_PYTHON
+from components.phase_gate import GATE_PYTHON, gate_environment
 from gates.canary_release import LIVE_ALIAS, codedeploy_application_name, deployment_group_name
 
 # CodeDeploy's limit per deployment group (API reference, AlarmConfiguration: "A maximum of 10 alarms").
@@ -66,7 +66,6 @@ def live_alias(module, function: aws.lambda_.Function, alarm_names: Sequence[pul
     with a canary, shifted by CodeDeploy with automatic rollback on `alarm_names` (the module's own alarms). The
     function and the alarms must be named `bank-{env}-…`: the CodeDeploy role may act on no others
     (canary_role_policy; tests/test_blue_green.py holds the prod plan to it)."""
-    from domains.platform import gate_environment  # imported here: domains.platform builds the service modules
 
     spec = module.deployment.spec
     context = module.context
@@ -174,6 +173,9 @@ def canary_release_setup(module) -> CanaryReleaseSetup:
         name=f"bank-{env}-codedeploy",
         description="CodeDeploy shifts the service modules' live aliases (prod canary) and reads their alarms",
         assume_role_policy=json.dumps(CODEDEPLOY_TRUST, sort_keys=True),
+        # Like every helper role of the platform, capped by MOD-104's platform boundary (built in Phase 0, before any
+        # service module).
+        permissions_boundary=context.foundation["aws-bootstrap"].platform_boundary.arn,
         opts=opts,
     )
     role_policy = aws.iam.RolePolicy(

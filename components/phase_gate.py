@@ -11,11 +11,22 @@ from __future__ import annotations
 import pulumi
 import pulumi_command as command
 
+from components.stack_inputs import StackInputs
 from model.phases import Phase
 
 # Relative to the project directory, where the engine runs local commands; the
 # virtualenv is the one Pulumi.yaml names. No absolute path may enter a plan.
 GATE_PYTHON = ".venv/bin/python"
+
+
+def gate_environment(inputs: StackInputs) -> dict:
+    """What the gate command needs beyond the engine's own environment: names and endpoints, never a
+    credential (the command inherits the deployment's AWS credentials from the engine's environment,
+    so none is ever written into the command's inputs or the state)."""
+    env = {"AWS_REGION": inputs["region"]}
+    if inputs.config.local is not None:
+        env["AWS_ENDPOINT_URL"] = inputs.derived("local.awsEndpoint", lambda url: url.rstrip("/"))
+    return env
 
 
 def gate_command(phase_key: str, stack: str) -> str:

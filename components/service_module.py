@@ -30,7 +30,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.blue_green import live_alias
 from components.build_context import BuildContext
+from components.domain_api import add_domain_routes, execute_api_resolver
 from components.module_component import ModuleComponent
 from foundation.aws_bootstrap.identity import StackArns, allow
 from foundation.iam_documents import json_document, policy_document
@@ -38,7 +40,6 @@ from foundation.neon_database_bootstrap import POSTGRES_PORT
 from model.database_privileges import DatabaseRole, role_secret_name
 from model.platform import ModuleDeployment
 from model.service_policies import (
-    LIVE_ALIAS,
     PLATFORM_APPCONFIG_DOMAIN,
     TENANT_ACTIVATION_PROFILE,
     PolicyStatement,
@@ -150,12 +151,15 @@ class ServiceModule(ModuleComponent):
         self._build_profile()
         self.module_policy = self._grant_own_resources()
         self.function = self._build_function(delivering)
-        self.live_alias = self._live_alias()
+        # The alarms first: in prod the canary's deployment group rolls back when they fire (components/blue_green.py).
+        self.alarms = self._build_alarms()
+        # No traffic before a health check of the exact new version passes; in prod CodeDeploy then shifts it.
+        self.live_alias = live_alias(self, self.function, [alarm.name for alarm in self.alarms.values()])
         self.event_source_mapping: aws.lambda_.EventSourceMapping | None = None
         if self.subscription_queue is not None:
             self.event_source_mapping = self._consume_subscriptions()
+        self.routes = add_domain_routes(self, self.live_alias)
         self.parameters = self._build_parameters()
-        self.alarms = self._build_alarms()
 
     # --- subscriptions (DESIGN §3 "Subscriptions are buffered", G9) ------------------------------------------------
     def _redrive_allow_policy(self) -> Any:
@@ -310,9 +314,8 @@ class ServiceModule(ModuleComponent):
 
     # --- the role's statements that need this module's own resources ---------------------------------------------
     def _own_resource_arns(self) -> dict[str, Callable[[ResourceRef], list[Any]]]:
-        """How this module resolves the model's references to resources it creates. `execute-api` (the callees'
-        domain APIs, InvokeCalleeApis) is resolved by the domain API part (components/domain_api.py) once those
-        APIs exist; until then the statement is left out, never granted on a pattern."""
+        """How this module resolves the model's references: its own AppConfig profile, and the callees' paths on
+        their domains' APIs (InvokeCalleeApis; MOD-104 creates the APIs, components/domain_api.py resolves)."""
         own_profile = f"{self.deployment.spec.domain}/{self.deployment.spec.slug}"
 
         def profile(ref: ResourceRef) -> list[Any]:
@@ -320,7 +323,12 @@ class ServiceModule(ModuleComponent):
                 raise ValueError(f"{ref.name}: a service module grants only its own profile ({own_profile})")
             return [self.profile_arn]
 
-        return {"appconfig-profile": profile}
+        return {
+            "appconfig-profile": profile,
+            "execute-api": execute_api_resolver(
+                self.bootstrap.apis.domains, self.context.platform.catalogue.by_slug(), self.arns
+            ),
+        }
 
     def service_module_statements(self) -> tuple[PolicyStatement, ...]:
         """The model's statements this module grants (granted_by="service-module"), in the model's order."""
@@ -428,24 +436,12 @@ class ServiceModule(ModuleComponent):
             ),
         )
 
-    def _live_alias(self) -> aws.lambda_.Alias:
-        """The alias callers and the event source mapping invoke. Blue-green (components/blue_green.py) replaces this
-        with one that moves only after a health check of the new version passes."""
-        spec = self.deployment.spec
-        return aws.lambda_.Alias(
-            f"{spec.slug}-live",
-            name=LIVE_ALIAS,
-            function_name=self.function.name,
-            function_version=self.function.version,
-            description=f"the version of {spec.slug} that serves traffic",
-            opts=self.child_options(),
-        )
-
     # --- runtime parameters beside the release record ------------------------------------------------------------
     def _build_parameters(self) -> RuntimeParameters:
         spec = self.deployment.spec
         env = self.context.environment
-        group = RuntimeParameters(f"{spec.slug}-parameters", self.child_options())
+        group_name = f"{spec.slug}-parameters"
+        group = RuntimeParameters(group_name, self.child_options())
         facts: list[tuple[str, Any, str]] = [
             ("function-name", self.function.name, "its function (invoke the `live` alias)"),
             ("dead-letter-queue-url", self.dead_letter_queue.url, "what it failed to process"),
@@ -462,7 +458,8 @@ class ServiceModule(ModuleComponent):
         parameters = {}
         for name, value, description in facts:
             parameters[name] = aws.ssm.Parameter(
-                f"{spec.slug}-{name}",
+                # Named under the group's name, so a slug rename (formerSlugs) derives their aliases too.
+                f"{group_name}-{name}",
                 name=parameter_path(env, spec.slug) + name,
                 type="String",
                 # Not secret: names and URLs that operators and `pulumi preview` should see.

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components.build_context import BuildContext
 from components.flyway_migration import FlywayMigration
 from components.module_component import ModuleComponent
-from components.phase_gate import PhaseGate
+from components.phase_gate import PhaseGate, gate_environment
 from components.service_module import ServiceModule
 from components.stack_inputs import StackInputs
 from foundation.aws_bootstrap import AwsBootstrap
@@ -44,6 +44,7 @@ FOUNDATION_COMPONENTS: dict[str, type[FoundationModule]] = {
 # that nothing the local stack does can reach a real AWS account (tests/test_local_stack.py holds the list to the
 # local plan's resource types). SQS is the service modules' queues.
 EMULATED_SERVICES = (
+    "apigatewayv2",
     "appconfig",
     "cloudtrail",
     "cloudwatch",
@@ -93,14 +94,12 @@ def aws_provider(inputs: StackInputs) -> aws.Provider:
     return aws.Provider(f"aws-{config.environment}", **args)
 
 
-def gate_environment(inputs: StackInputs) -> dict:
-    """What the gate command needs beyond the engine's own environment: names and endpoints, never a
-    credential (the command inherits the deployment's AWS credentials from the engine's environment,
-    so none is ever written into the command's inputs or the state)."""
-    env = {"AWS_REGION": inputs["region"]}
-    if inputs.config.local is not None:
-        env["AWS_ENDPOINT_URL"] = inputs.derived("local.awsEndpoint", lambda url: url.rstrip("/"))
-    return env
+def gate_api_urls(platform: PlatformSpec, context: BuildContext, phase_key: str) -> dict[str, pulumi.Output[str]]:
+    """The URLs of the domain APIs a phase's modules serve, as the gate's inputs (`BANK_API_URL_SD01`, …): the gate
+    checks the phase through them (e.g. Phase 1's core-banking health endpoint). URLs, never credentials."""
+    apis = context.foundation["aws-bootstrap"].apis.domains
+    domains = sorted({m.spec.domain for m in platform.gate_members(phase_key)} & set(apis))
+    return {f"BANK_API_URL_{domain}": apis[domain].url for domain in domains}
 
 
 def phase_fingerprint(platform: PlatformSpec, phase_key: str) -> str:
@@ -183,7 +182,7 @@ def build_platform(platform: PlatformSpec) -> BuiltPlatform:
                 phases[key],
                 platform.stack,
                 phase_fingerprint(platform, key),
-                gate_environment(inputs),
+                gate_environment(inputs) | gate_api_urls(platform, context, key),
                 pulumi.ResourceOptions(depends_on=members),
             )
             # The same wait as `depends_on` the gate (the SDK expands a component to its children, and the check is

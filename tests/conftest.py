@@ -68,3 +68,16 @@ DATABASE_DOMAINS = {
     "bank_reporting": "sd07",
     "bank_app": "sd08",
 }
+
+
+@cache
+def _module_ids() -> dict[str, str]:
+    import yaml
+
+    entries = yaml.safe_load((PROJECT_DIR / "catalogue" / "modules.yaml").read_text(encoding="utf-8"))["modules"]
+    return {entry["slug"]: entry["id"] for entry in entries}
+
+
+def module_id(slug: str) -> str:
+    """A module's ID by its slug: tests name modules by slug too, as the code does (DESIGN G12)."""
+    return _module_ids()[slug]

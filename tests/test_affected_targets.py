@@ -25,9 +25,9 @@ from typer.testing import CliRunner
 from bankctl import affected_command
 from bankctl.affected_command import module_targets, plan_trees, resolve_ref
 from bankctl.cli import app
-from tests.conftest import PROJECT_DIR, offline_plan
+from tests.conftest import PROJECT_DIR, module_id, offline_plan
 
-PINNED = "MOD-007"  # balance-service, Phase 1
+PINNED = module_id("balance-service")  # Phase 1
 NEW_BUILD = hashlib.sha1(b"balance-service, the next build").hexdigest()
 BUS_CALL = '            f"{name}-bus",\n            name=bus_name(environment, domain),\n'
 STACK = "pulumi:pulumi:Stack"

@@ -17,12 +17,13 @@ import yaml
 
 from bankctl.artifacts_command import PinnedArtifact, artifacts_bucket_by_convention, check_one, stored_sha256
 from model.platform import load_stack_platform
+from tests.conftest import module_id
 from tests.test_affected_targets import copy_project
 
 REGION = "ap-southeast-2"
 ACCOUNTS = {"dev": "381492650173", "uat": "529406318847"}  # bank:awsAccountId of Pulumi.dev.yaml, Pulumi.uat.yaml
 LAYER_BYTES = b"jit-db-access layer, a test build"
-SUMMED = "MOD-007"  # the module pin that carries a sha256 in the copy
+SUMMED = module_id("balance-service")  # the module pin that carries a sha256 in the copy
 SSM_BUCKET = "bank-{stack}-artifacts-named-in-ssm"  # not the convention: proves the SSM parameter is read first
 
 
@@ -133,14 +134,19 @@ def test_check_lists_every_missing_and_mismatched_artifact_at_once(project, acco
     _, s3, _ = accounts["dev"]
     keys = pinned_keys(project, "dev")
     upload(s3, bucket, keys.values())
-    s3.delete_object(Bucket=bucket, Key=keys["modules.MOD-001"])
+    s3.delete_object(Bucket=bucket, Key=keys[f"modules.{module_id('account-creation')}"])
     s3.delete_object(Bucket=bucket, Key=keys["migrations.bank_kyc"])
     upload(s3, bucket, [keys[f"modules.{SUMMED}"], keys["layers.jit-db-access"]], lambda key: b"another build")
     result = bankctl(project, accounts["dev"][0], moto_endpoint, "check", "dev", "--json")
     assert result.returncode == 1, result.stderr
     problems = {p["pin"]: p["problem"] for p in json.loads(result.stdout)["problems"]}
-    assert set(problems) == {"modules.MOD-001", "migrations.bank_kyc", f"modules.{SUMMED}", "layers.jit-db-access"}
-    assert problems["modules.MOD-001"].endswith("is missing")
+    assert set(problems) == {
+        f"modules.{module_id('account-creation')}",
+        "migrations.bank_kyc",
+        f"modules.{SUMMED}",
+        "layers.jit-db-access",
+    }
+    assert problems[f"modules.{module_id('account-creation')}"].endswith("is missing")
     assert problems["migrations.bank_kyc"].startswith("nothing under")
     assert f"has SHA-256 {sha256(b'another build')}, the pin says" in problems[f"modules.{SUMMED}"]
     assert "not the pinned build" in problems["layers.jit-db-access"]
@@ -167,7 +173,7 @@ def test_metadata_sha256_stands_in_only_without_a_whole_object_checksum(accounts
     _, s3, _ = accounts["dev"]
     s3.create_bucket(Bucket="metadata-only", CreateBucketConfiguration={"LocationConstraint": REGION})
     data = b"uploaded in parts, once"
-    pinned = PinnedArtifact("modules.MOD-001", "a.zip", sha256=sha256(data))
+    pinned = PinnedArtifact(f"modules.{module_id('account-creation')}", "a.zip", sha256=sha256(data))
     s3.put_object(Bucket="metadata-only", Key="a.zip", Body=data, Metadata={"sha256": sha256(data)})
     assert check_one(s3, "metadata-only", pinned) is None
     s3.put_object(Bucket="metadata-only", Key="a.zip", Body=data)
@@ -188,7 +194,11 @@ def test_promote_copies_exactly_what_the_target_pins(project, accounts, moto_end
     _, dev_s3, _ = accounts["dev"]
     _, uat_s3, _ = accounts["uat"]
     keys = pinned_keys(project, "uat")
-    missing, mismatched, present = keys["modules.MOD-002"], keys[f"modules.{SUMMED}"], keys["modules.MOD-003"]
+    missing, mismatched, present = (
+        keys[f"modules.{module_id('account-status-management')}"],
+        keys[f"modules.{SUMMED}"],
+        keys[f"modules.{module_id('account-closure')}"],
+    )
     upload(dev_s3, source, [k for k in keys.values() if k not in (missing, mismatched)])
     upload(dev_s3, source, [mismatched], lambda key: b"not the pinned build")
     upload(dev_s3, source, ["bank-core/dev-only/build.zip"])  # a build uat does not pin
@@ -200,7 +210,10 @@ def test_promote_copies_exactly_what_the_target_pins(project, accounts, moto_end
     assert (report["from"]["bucket"], report["to"]["bucket"]) == (source, target)
     assert set(report["copied"]) == set(keys.values()) - {missing, mismatched, present}
     assert report["alreadyThere"] == [present]
-    assert {p["pin"] for p in report["problems"]} == {"modules.MOD-002", f"modules.{SUMMED}"}
+    assert {p["pin"] for p in report["problems"]} == {
+        f"modules.{module_id('account-status-management')}",
+        f"modules.{SUMMED}",
+    }
     copied = uat_s3.head_object(Bucket=target, Key=keys["layers.jit-db-access"], ChecksumMode="ENABLED")
     assert stored_sha256(copied) == sha256(LAYER_BYTES)
     listed = {o["Key"] for o in uat_s3.list_objects_v2(Bucket=target)["Contents"]}
@@ -249,3 +262,23 @@ def test_promote_between_two_accounts_goes_through_this_machine(project, account
     _, uat_s3, _ = accounts["uat"]
     head = uat_s3.head_object(Bucket=target, Key=keys[f"modules.{SUMMED}"], ChecksumMode="ENABLED")
     assert stored_sha256(head) == sha256(content(keys[f"modules.{SUMMED}"]))
+
+
+# --- the pin's sha256 ----------------------------------------------------------------------------------------------
+def test_a_pin_without_sha256_dumps_as_before_so_records_stay_the_same():
+    from model.releases import ReleasePin
+
+    build = "a" * 40
+    assert ReleasePin(sha=build, artifact=f"x/{build}.zip").model_dump() == {"sha": build, "artifact": f"x/{build}.zip"}
+    summed = ReleasePin(sha=build, artifact=f"x/{build}.zip", sha256="b" * 64)
+    assert summed.model_dump()["sha256"] == "b" * 64
+
+
+@pytest.mark.parametrize("digest", ["B" * 64, "b" * 63, "sha256:" + "b" * 64])
+def test_a_pin_sha256_is_64_lower_case_hex_characters(digest):
+    from pydantic import ValidationError
+
+    from model.releases import ReleasePin
+
+    with pytest.raises(ValidationError, match="sha256"):
+        ReleasePin(sha="a" * 40, artifact="x/a.zip", sha256=digest)

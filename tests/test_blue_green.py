@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from components.build_context import BuildContext
 from components.module_component import ModuleComponent
 from components.stack_inputs import StackInputs
 from domains.platform import aws_provider
+from foundation.aws_bootstrap import AwsBootstrap
 from model.errors import ConfigurationError
 from model.platform import load_stack_platform
 from model.stack_config import config_from_values
@@ -124,10 +126,12 @@ def record_modules(
 
     def program():
         context = BuildContext(platform, StackInputs(platform.config, platform.secret_keys))
-        provider = aws_provider(context.inputs)
+        opts = pulumi.ResourceOptions(providers={"aws": aws_provider(context.inputs)})
+        # MOD-104 first, as Phase 0 is: the CodeDeploy role takes its platform boundary.
+        bootstrap = next(m for m in platform.modules if m.spec.slug == "aws-bootstrap")
+        context.foundation["aws-bootstrap"] = AwsBootstrap(bootstrap, context, opts)
         for slug in slugs:
             deployment = next(m for m in platform.modules if m.spec.slug == slug)
-            opts = pulumi.ResourceOptions(providers={"aws": provider})
             ReleasedFunctionModule(deployment, context, opts, alarm_count, function_name)
 
     config = platform.config
@@ -231,8 +235,15 @@ def test_the_release_step_runs_after_the_health_check_alias_and_group_for_that_v
 
 
 def test_one_codedeploy_application_config_and_role_per_environment_at_top_level_on_the_stacks_provider(prod):
-    for type_ in (*CODEDEPLOY_TYPES[:2], "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"):
-        (shared,) = prod.of_type(type_)
+    top_level = [r for r in prod.by_name.values() if r.parent.endswith("::pulumi:pulumi:Stack::bank-prod")]
+    assert sorted(r.type for r in top_level if r.type.startswith("aws:")) == [
+        "aws:codedeploy/application:Application",
+        "aws:codedeploy/deploymentConfig:DeploymentConfig",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+    ]
+    for name in ("release-codedeploy-application", "release-canary-config", "release-codedeploy-role"):
+        shared = prod[name]
         # Not a child of whichever module came first: the URN stays when modules come and go.
         assert shared.parent.endswith("::pulumi:pulumi:Stack::bank-prod")
         assert shared.provider.split("::")[-2] == "aws-prod"
@@ -262,6 +273,29 @@ def test_only_codedeploy_assumes_the_role_and_it_may_touch_only_this_environment
     }
     findings = analyze_policy_string(text, include_community_auditors=True).findings
     assert [(f.issue, f.detail) for f in findings] == []
+
+
+def test_the_codedeploy_role_is_capped_by_the_platform_boundary_which_allows_what_it_grants(prod):
+    role = prod["release-codedeploy-role"].inputs
+    boundary = prod["aws-bootstrap-platform-boundary"]
+    assert role["permissionsBoundary"] == boundary.outputs["arn"]
+    allows = [s for s in json.loads(boundary.inputs["policy"])["Statement"] if s["Effect"] == "Allow"]
+    # A boundary caps: an action it does not allow is denied whatever the role's policy grants.
+    refused = [
+        (action, statement["Resource"])
+        for statement in json.loads(prod["release-codedeploy-role-policy"].inputs["policy"])["Statement"]
+        for action in statement["Action"]
+        if not any(
+            any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in as_list(allow["Action"]))
+            and any(fnmatch.fnmatchcase(statement["Resource"], r) for r in as_list(allow["Resource"]))
+            for allow in allows
+        )
+    ]
+    assert refused == []
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def outside_codedeploy_scope(resources: list[dict[str, Any]]) -> list[str]:
@@ -348,3 +382,21 @@ def test_a_changed_canary_is_a_new_deployment_configuration():
     inputs = recorded["release-canary-config"].inputs
     assert inputs["deploymentConfigName"] == "bank-prod-canary-25pct-15min"
     assert inputs["trafficRoutingConfig"]["timeBasedCanary"] == {"percentage": 25, "interval": 15}
+
+
+# --- the offline plan's CodeDeploy ids and ARNs, as the provider forms them (bankctl/recording.py) ------------------
+def test_codedeploy_types_get_provider_shaped_ids_and_arns(prod):
+    uuid = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    arn = "arn:aws:codedeploy:ap-southeast-2:647215093382"
+    application = prod["release-codedeploy-application"]
+    # terraform-provider-aws deploy/app.go: id = APPLICATION_ID:NAME.
+    assert uuid.match(application.outputs["applicationId"])
+    assert application.id == f"{application.outputs['applicationId']}:bank-prod-services"
+    assert application.outputs["arn"] == f"{arn}:application:bank-prod-services"
+    config = prod["release-canary-config"]
+    assert config.id == "bank-prod-canary-10pct-5min" and uuid.match(config.outputs["deploymentConfigId"])
+    assert config.outputs["arn"] == f"{arn}:deploymentconfig:bank-prod-canary-10pct-5min"
+    group = prod["account-ledger-deployment-group"]
+    assert uuid.match(group.id) and group.outputs["deploymentGroupId"] == group.id
+    assert group.outputs["arn"] == f"{arn}:deploymentgroup:bank-prod-services/account-ledger"
+    assert "offline-invented" not in json.dumps([r.outputs for r in prod.of_type(CODEDEPLOY_TYPES[2])])

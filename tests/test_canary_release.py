@@ -28,7 +28,7 @@ from tests.conftest import PROJECT_DIR
 PROD_ACCOUNT = "647215093382"  # bank:awsAccountId of Pulumi.prod.yaml
 REGION = "ap-southeast-2"
 APPLICATION = "bank-prod-services"
-BANKCTL = os.environ.get("PARTF_BANKCTL", "-m bankctl").split()
+BANKCTL = ("-m", "bankctl")
 
 
 @pytest.fixture

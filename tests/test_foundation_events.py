@@ -123,6 +123,13 @@ def test_key_policies_name_who_may_use_each_key_and_on_what_condition(stack):
             assert equals["aws:SourceAccount"] == account
             if events["Sid"].endswith("PublishToEncryptedAlertTopics"):
                 continue
+            if events["Sid"] == "EventBridgeDeliversIntoThisStacksQueues":
+                # Rules deliver into subscribers' encrypted queues: data keys only under this stack's queue ARNs.
+                assert set(as_list(events["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+                assert events["Condition"]["StringLike"] == {
+                    "kms:EncryptionContext:aws:sqs:arn": f"arn:aws:sqs:{region}:{account}:bank-{stack}-*"
+                }
+                continue
             if set(as_list(events["Action"])) != {"kms:DescribeKey"}:
                 # Data keys only for this domain's own bus (its archive), never another domain's.
                 assert set(as_list(events["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncrypt*"}
@@ -133,6 +140,7 @@ def test_key_policies_name_who_may_use_each_key_and_on_what_condition(stack):
                 assert cloudtrail["Condition"]["StringLike"] == {
                     "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account}:trail/*"
                 }
+        assert "EventBridgeDeliversIntoThisStacksQueues" in {s["Sid"] for s in by_principal["events.amazonaws.com"]}
         assert {a for s in by_principal.get("cloudtrail.amazonaws.com", []) for a in as_list(s["Action"])} == (
             {"kms:GenerateDataKey*", "kms:DescribeKey"} if domain == "SD07" else set()
         )

@@ -280,6 +280,7 @@ DEPLOYING_PREFIX = {
     "apigatewayv2": "apigateway",
     "appconfig": "appconfig",
     "cloudtrail": "cloudtrail",
+    "codedeploy": "codedeploy",
     "cognito": "cognito-idp",
     "iam": "iam",
     "kinesis": "kinesis",
@@ -296,13 +297,14 @@ DEPLOYING_PREFIX = {
 CLOUDWATCH_PREFIX = {"Log": "logs", "Event": "events", "Metric": "cloudwatch", "Dashboard": "cloudwatch"}
 
 
-def test_the_deploy_role_may_deploy_every_aws_type_in_the_plan():
+@pytest.mark.parametrize("stack", ["dev", "prod"])  # prod has what dev lacks (the canary's CodeDeploy)
+def test_the_deploy_role_may_deploy_every_aws_type_in_the_plan(stack):
     """A type the deploy role cannot create fails on the first CI deploy after bootstrap, not here — unless this
     test names it: add its service to identity.DEPLOYED_SERVICES and to the table above."""
-    doc = offline_plan("dev").document
-    own = statements(bootstrap("dev").policy("aws-bootstrap-ci-deploy-permissions"))
+    doc = offline_plan(stack).document
+    own = statements(bootstrap(stack).policy("aws-bootstrap-ci-deploy-permissions"))
     granted = {a.split(":")[0] for a in own["DeployPlatformServices"]["Action"] if a.endswith(":*")} | {"iam"}
-    cap = statements(bootstrap("dev").policy("aws-bootstrap-ci-deploy-boundary"))["PlatformServicesOnly"]["Action"]
+    cap = statements(bootstrap(stack).policy("aws-bootstrap-ci-deploy-boundary"))["PlatformServicesOnly"]["Action"]
     capped = {a.split(":")[0] for a in cap}
     missing = set()
     for type_ in {r["type"] for r in doc["deployment"]["resources"] if r["type"].startswith("aws:")}:
@@ -500,6 +502,8 @@ EXPECTED_BASELINE = (
             "appconfig-environment-id",
         )
     ]
+    # The domain APIs (every domain but SD07, whose modules nothing calls over HTTP): id and URL.
+    + [f"sd0{n}/{f}" for n in range(1, 9) if n != 7 for f in ("api-id", "api-url")]
 )
 
 

@@ -25,7 +25,7 @@ from tests.conftest import PROJECT_DIR
 
 FUNCTION = "bank-dev-account-ledger"
 DEV_ACCOUNT = "381492650173"  # bank:awsAccountId of Pulumi.dev.yaml
-BANKCTL = os.environ.get("PARTF_BANKCTL", "-m bankctl").split()
+BANKCTL = ("-m", "bankctl")
 
 
 def healthy(version: str) -> tuple[int, dict, dict]:

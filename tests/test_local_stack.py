@@ -11,7 +11,9 @@ from tests.conftest import offline_plan
 # (pulumi-aws ProviderEndpointArgs). Written out here, not derived from the program: a type the program starts
 # to use that is missing here fails the test until someone says which service it calls.
 SERVICE_OF_TYPE_PREFIX = {
+    "aws:apigatewayv2/": "apigatewayv2",
     "aws:appconfig/": "appconfig",
+    "aws:codedeploy/": "codedeploy",
     "aws:cloudtrail/": "cloudtrail",
     "aws:cloudwatch/event": "events",
     "aws:cloudwatch/log": "logs",

@@ -104,8 +104,15 @@ def test_gate_commands_run_bankctl_with_relative_paths(stack):
     every = [r for r in doc["deployment"]["resources"] if r["type"] == "command:local:Command"]
     commands = [c for c in every if c["parent"] in gates]
     assert len(commands) == len(doc["bank"]["phases"])
-    # The only other commands are the databases' Flyway migrations (tests/test_flyway_migration.py).
-    assert all("::bank:components:FlywayMigration::" in c["parent"] for c in every if c not in commands)
+    # The only other commands are the databases' Flyway migrations (tests/test_flyway_migration.py) and each service
+    # module's release steps (health check; in prod the canary's start), with the same relative interpreter.
+    for other in (c for c in every if c not in commands):
+        if "::bank:components:FlywayMigration::" in other["parent"]:
+            continue
+        assert "::bank:domains:ServiceModule::" in other["parent"], other["urn"]
+        assert other["inputs"]["create"].startswith(".venv/bin/python -m bankctl "), other["urn"]
+        assert other["urn"].endswith(("-health-check", "-release")), other["urn"]
+        assert not any(str(v).startswith("/") for v in other["inputs"].get("environment", {}).values())
     for phase in doc["bank"]["phases"]:
         command = next(c for c in commands if c["parent"] == phase["gate"])
         assert command["inputs"]["create"] == f".venv/bin/python -m bankctl gate run {phase['key']} --stack {stack}"
@@ -212,11 +219,21 @@ def test_a_renamed_module_keeps_its_resources_through_aliases():
     plan = broken_plan(_set("account-ledger", formerSlugs=["general-ledger"]))
     component = plan.resources[plan.module("account-ledger")]
     assert component["aliases"] == ["urn:pulumi:dev::bank::bank:domains:ServiceModule::general-ledger"]
-    (record,) = [r for r in plan.resources.values() if r.get("parent") == component["urn"]]
+    (record,) = [r for r in plan.resources.values() if r["urn"].endswith("::account-ledger-record")]
     assert (
         "urn:pulumi:dev::bank::bank:domains:ServiceModule$aws:ssm/parameter:Parameter::general-ledger-record"
         in (record["aliases"])
     )
+
+    # Every resource under the module keeps its old URN as an alias, however deep: a missing one would be deleted
+    # and re-created by the rename (its function, its queues and their messages).
+    def descendants(urn):
+        children = [r for r in plan.resources.values() if r.get("parent") == urn]
+        return children + [d for c in children for d in descendants(c["urn"])]
+
+    under = descendants(component["urn"])
+    assert len(under) > 5
+    assert [r["urn"] for r in under if not any("general-ledger" in a for a in r.get("aliases", []))] == []
     untouched = plan.resources[plan.module("account-creation")]
     assert "aliases" not in untouched
 

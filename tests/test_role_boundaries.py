@@ -79,7 +79,8 @@ def helper_roles(stack: str) -> dict[str, dict[str, Any]]:
     return {
         name: role
         for name, role in roles(stack).items()
-        if role["module"] in HELPER_MODULES
+        # The platform's shared roles (the prod canary's CodeDeploy role) sit at the top of the stack.
+        if (role["module"] in HELPER_MODULES or "::pulumi:pulumi:Stack::" in role["parent"])
         and role["inputs"].get("path") not in (f"/bank/{stack}/service/", f"/bank/{stack}/ci/")
     }
 
@@ -96,6 +97,8 @@ def expected_helper_roles(stack: str) -> set[str]:
     # MOD-046: the two DBA roles a person assumes, and the just-in-time access functions' own roles.
     names |= {f"bank-{stack}-dba-jit", f"bank-{stack}-dba-break-glass"}
     names |= {f"bank-{stack}-{f}" for f in ("jit-db-access", "break-glass-db-access", "jit-db-access-expiry")}
+    if stack == "prod":  # the canary's CodeDeploy role (bank:release, prod only; components/blue_green.py)
+        names |= {f"bank-{stack}-codedeploy"}
     if stack != "dev":  # Datadog is on in uat and prod (bank:observability.datadog.enabled)
         names |= {f"bank-{stack}-datadog-delivery", f"bank-{stack}-secret-rotation-datadog-api-key"}
     return names

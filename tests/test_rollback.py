@@ -19,12 +19,12 @@ import yaml
 from bankctl.affected_command import module_targets
 from bankctl.rollback_command import rewrite_pin
 from model.releases import ReleasePin, load_release_manifest
-from tests.conftest import offline_plan
+from tests.conftest import module_id, offline_plan
 from tests.test_affected_targets import copy_project
 
 DEV_ACCOUNT = "381492650173"  # bank:awsAccountId of Pulumi.dev.yaml
 REGION = "ap-southeast-2"
-MODULE, SLUG = "MOD-007", "balance-service"  # Phase 1, uses bank_core
+MODULE, SLUG = module_id("balance-service"), "balance-service"  # Phase 1, uses bank_core
 OLD_BUILD = hashlib.sha1(b"balance-service, the build before").hexdigest()
 FAKE_PULUMI = '#!/bin/sh\nprintf "%s\\n" "$@" > "$PULUMI_ARGS_FILE"\nexit "${FAKE_PULUMI_EXIT:-0}"\n'
 
@@ -183,6 +183,8 @@ def test_a_phase_0_module_needs_a_maintenance_window(project, dev):
         project, env, "MOD-104", "--to", OLD_BUILD, "--maintenance-window", "--apply", "--plan", "build/plan-dev.json"
     )
     assert applied.returncode == 2 and "not applied" in applied.stderr
+    not_a_commit = rollback(project, env, "MOD-104", "--to", "main; rm -rf .", "--maintenance-window")
+    assert not_a_commit.returncode == 2 and "is not a commit of this repository" in not_a_commit.stderr
     assert (project / "releases" / "dev.yaml").read_text() == before
 
 
@@ -219,39 +221,47 @@ def test_apply_runs_the_targeted_up(project, dev, tmp_path, pulumi_exit, expecte
 MANIFEST = """# comment kept
 stack: dev
 modules:
-  MOD-001: {sha: aaa, artifact: x/aaa.zip}  # first
-  MOD-002: {sha: bbb, artifact: y/bbb.zip}
+  MOD-201: {sha: aaa, artifact: x/aaa.zip}  # first
+  MOD-202: {sha: bbb, artifact: y/bbb.zip}
 
 # migrations follow
 """
 
 
 def test_rewrite_pin_changes_one_line_only():
-    after = rewrite_pin(MANIFEST, "MOD-001", {"sha": "ccc", "artifact": "x/ccc.zip", "sha256": "d" * 64})
+    after = rewrite_pin(MANIFEST, "MOD-201", {"sha": "ccc", "artifact": "x/ccc.zip", "sha256": "d" * 64})
     assert changed_lines(MANIFEST, after) == [
-        "-   MOD-001: {sha: aaa, artifact: x/aaa.zip}  # first",
-        f"+   MOD-001: {{sha: ccc, artifact: x/ccc.zip, sha256: {'d' * 64}}}  # first",
+        "-   MOD-201: {sha: aaa, artifact: x/aaa.zip}  # first",
+        f"+   MOD-201: {{sha: ccc, artifact: x/ccc.zip, sha256: {'d' * 64}}}  # first",
     ]
-    assert changed_lines(MANIFEST, rewrite_pin(MANIFEST, "MOD-002", {"sha": "c", "artifact": "c.zip"})) == [
-        "-   MOD-002: {sha: bbb, artifact: y/bbb.zip}",
-        "+   MOD-002: {sha: c, artifact: c.zip}",
+    assert changed_lines(MANIFEST, rewrite_pin(MANIFEST, "MOD-202", {"sha": "c", "artifact": "c.zip"})) == [
+        "-   MOD-202: {sha: bbb, artifact: y/bbb.zip}",
+        "+   MOD-202: {sha: c, artifact: c.zip}",
     ]
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        MANIFEST.replace("MOD-001: {sha: aaa, artifact: x/aaa.zip}", "MOD-001:\n    sha: aaa\n    artifact: x/aaa.zip"),
-        MANIFEST.replace("MOD-001", "MOD-003"),
+        MANIFEST.replace("MOD-201: {sha: aaa, artifact: x/aaa.zip}", "MOD-201:\n    sha: aaa\n    artifact: x/aaa.zip"),
+        MANIFEST.replace("MOD-201", "MOD-203"),
     ],
 )
 def test_rewrite_pin_refuses_a_pin_it_cannot_edit_by_its_line(text):
     with pytest.raises(ValueError, match="is not one"):
-        rewrite_pin(text, "MOD-001", {"sha": "c", "artifact": "c.zip"})
+        rewrite_pin(text, "MOD-201", {"sha": "c", "artifact": "c.zip"})
 
 
 def test_a_module_without_a_database_says_so(project, dev):
     env, _ = dev
-    result = rollback(project, env, "MOD-073", "--to", OLD_BUILD, "--plan", "build/plan-dev.json")
+    result = rollback(
+        project, env, module_id("card-scheme-integration"), "--to", OLD_BUILD, "--plan", "build/plan-dev.json"
+    )
     assert result.returncode == 0, result.stderr
     assert "Database migrations are never rolled back; card-scheme-integration uses no database." in result.stdout
+
+
+def test_rewrite_pin_keeps_an_all_digit_sha_a_string():
+    # YAML reads 40 plain digits as an integer; the rewritten pin must still say the SHA.
+    after = rewrite_pin(MANIFEST, "MOD-201", {"sha": "1" * 40, "artifact": f"x/{'1' * 40}.zip"})
+    assert yaml.safe_load(after)["modules"]["MOD-201"] == {"sha": "1" * 40, "artifact": f"x/{'1' * 40}.zip"}

@@ -188,6 +188,12 @@ def broken_plan(mutate_modules=None, phases=PHASES, steps=DOMAIN_STEPS, stack: s
     platform = resolve_platform(
         stack, load_stack_config(PROJECT_DIR, stack), catalogue, load_release_manifest(PROJECT_DIR, stack)
     )
+    # Service modules are built from Phase 0's outputs (components/service_module.py), so even a phase table that
+    # forgets the foundation gate builds Phase 0's components first (still an order of the broken graph: they wait
+    # for Phase 0 modules only); what the table gets wrong stays in the recorded dependencies, for the rules to catch.
+    order = platform.build_order()
+    foundation = [n for n in order if n[0] == "module" and platform.module(n[1]).spec.kind == "foundation"]
+    object.__setattr__(platform, "build_order", lambda: foundation + [n for n in order if n not in foundation])
     return PlanGraph(record_plan(stack, lambda: build_platform(platform), lambda: platform).document)
 
 

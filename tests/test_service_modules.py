@@ -20,7 +20,7 @@ from parliament import analyze_policy_string
 from bankctl.plan_command import engine_config_values
 from bankctl.plan_export import export_document
 from bankctl.plan_graph import PlanGraph
-from bankctl.recording import SECRET_SIG, SIG_KEY, PlanMocks, RecordingMonitor, record_program
+from bankctl.recording import SIG_KEY, PlanMocks, RecordingMonitor, record_program
 from domains.platform import build_platform
 from model.platform import load_platform
 from tests.conftest import DATABASE_DOMAINS, PROJECT_DIR, engine_config, offline_plan
@@ -30,6 +30,7 @@ REGION = "ap-southeast-2"
 ACCOUNTS = {"dev": "381492650173", "prod": "647215093382"}  # Pulumi.<stack>.yaml
 RAW_MODULES = yaml.safe_load((PROJECT_DIR / "catalogue" / "modules.yaml").read_text())["modules"]
 RAW_BY_SLUG = {m["slug"]: m for m in RAW_MODULES}
+RAW_BY_ID = {m["id"]: m for m in RAW_MODULES}
 RAW_SERVICE_ALERTS = yaml.safe_load((PROJECT_DIR / "catalogue" / "alerts.yaml").read_text())["serviceAlerts"]
 HOSTED_VERSION = "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion"
 # AWS Lambda developer guide, "Using Lambda with Amazon SQS": the queue's visibility timeout at least 6 × the
@@ -417,8 +418,23 @@ def test_the_modules_own_grants_are_exactly_its_profile(stack):
         policy = named[f"{slug}-role-policy"]["inputs"]
         assert policy["role"] == f"bank-{stack}-{slug}"
         document = json.loads(policy["policy"])
-        assert [s["Sid"] for s in document["Statement"]] == ["ReadOwnProfile"]  # InvokeCalleeApis: the API part's
-        (statement,) = document["Statement"]
+        # Its cross-domain needs that are services are what it calls over their domains' APIs (operations index).
+        called = sorted(
+            RAW_BY_ID[n]["slug"]
+            for n in RAW_BY_SLUG[slug].get("needs", [])
+            if RAW_BY_ID[n].get("kind", "service") == "service"
+            and RAW_BY_ID[n]["domain"] != RAW_BY_SLUG[slug]["domain"]
+        )
+        sids = [s["Sid"] for s in document["Statement"]]
+        assert sids == ["ReadOwnProfile"] + (["InvokeCalleeApis"] if called else []), slug
+        if called:
+            invoke = document["Statement"][1]
+            assert invoke["Action"] in ("execute-api:Invoke", ["execute-api:Invoke"])
+            prefix = f"arn:aws:execute-api:{REGION}:{ACCOUNTS[stack]}:"
+            resources_ = invoke["Resource"] if isinstance(invoke["Resource"], list) else [invoke["Resource"]]
+            assert all(r.startswith(prefix) and r.count("/") >= 3 for r in resources_), slug
+            assert {r.split("/")[3] for r in resources_} == set(called), slug  # only the callees' own paths
+        statement = document["Statement"][0]
         actions = statement["Action"]
         assert sorted(actions) == ["appconfig:GetLatestConfiguration", "appconfig:StartConfigurationSession"]
         assert not any("*" in a for a in actions) and set(actions) <= capped  # never capped by the boundary
@@ -511,12 +527,6 @@ def test_a_profile_holds_only_the_modules_own_flags(changed_dev):
         "confirmation-of-payee-warning": True,
         "new-payee-cooling-off": False,
     }
-
-
-def test_the_flags_version_content_stays_secret_in_the_plan():
-    for m in services("dev"):
-        content = resources("dev")[f"{m['slug']}-flags"]["inputs"]["content"]
-        assert content == {SIG_KEY: SECRET_SIG, "ciphertext": "[secret]"}
 
 
 # --- names AWS limits ---------------------------------------------------------------------------------------------------

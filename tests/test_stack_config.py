@@ -210,6 +210,8 @@ def test_every_key_is_documented():
         "bank:sizing.kinesisShardCount",
         "bank:sizing.lambdaMemoryMb",
         "bank:sizing.maxReservedConcurrency",
+        "bank:release.canaryPercent",
+        "bank:release.canaryMinutes",
         "bank:local.awsEndpoint",
         "bank:local.postgresHost",
         "bank:local.postgresPort",

@@ -111,6 +111,22 @@ def domain_key_policy(domain: str, environment: str, account: str, region: str) 
                 }
             },
         },
+        {
+            # Rules deliver subscribed events into the subscribers' queues (and dead-letter into their DLQs), which
+            # are encrypted with the subscriber's domain key: the sender needs the key (SQS developer guide, "Amazon
+            # SQS key management"; SQS encrypts under the queue ARN as encryption context).
+            "Sid": "EventBridgeDeliversIntoThisStacksQueues",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:sqs:arn": f"arn:aws:sqs:{region}:{account}:bank-{environment}-*"
+                },
+            },
+        },
     ]
     if domain == PLATFORM_KEY_DOMAIN:
         trail_arn = f"arn:aws:cloudtrail:{region}:{account}:trail/{audit_trail_name(environment)}"

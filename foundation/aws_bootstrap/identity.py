@@ -51,6 +51,7 @@ DEPLOYED_SERVICES = (
     "appconfig",
     "cloudtrail",
     "cloudwatch",
+    "codedeploy",
     "cognito-idp",
     "events",
     "firehose",
@@ -449,6 +450,9 @@ PLATFORM_BOUNDARY_ACTIONS = {
     "alert-topic": ("sns:Publish",),
     # X-Ray's write actions support no resource-level permissions: "*" is their only resource.
     "traces": ("xray:PutTelemetryRecords", "xray:PutTraceSegments"),
+    # The prod canary (components/blue_green.py): CodeDeploy moves a service's `live` alias and watches its alarms.
+    "live-alias": ("lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:UpdateAlias"),
+    "rollback-alarm": ("cloudwatch:DescribeAlarms",),
 }
 
 
@@ -482,6 +486,8 @@ def platform_boundary_statements(env: str, arns: StackArns, region: Any) -> list
         ],
         "alert-topic": [arns.regional("sns", f"bank-{env}-alerts-*")],
         "traces": "*",
+        "live-alias": [arns.regional("lambda", f"function:bank-{env}-*")],
+        "rollback-alarm": [arns.regional("cloudwatch", f"alarm:bank-{env}-*")],
     }
     statements = [
         allow(f"Platform{_pascal(kind)}", actions, scope[kind]) for kind, actions in PLATFORM_BOUNDARY_ACTIONS.items()

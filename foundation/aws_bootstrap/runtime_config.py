@@ -6,7 +6,7 @@ non-secret config)"; operations index: AppConfig "JSON profiles ..., one profile
   single runtime source of activation (DESIGN G13), deployed with a linear strategy that bakes before it completes
   (slower in uat and prod). Module profiles added later hold each module's own flags, never activation.
 - The SSM baseline under /bank/{env}/platform/: the non-secret facts other modules read (buses, streams, keys,
-  buckets, user pools, AppConfig ids, tenants and jurisdictions).
+  buckets, user pools, AppConfig ids, the domain APIs' ids and URLs, tenants and jurisdictions).
 - Last, the service roles' policies (identity.attach_service_policies): they name the activation profile.
 """
 
@@ -239,6 +239,12 @@ def _ssm_baseline(
             (f"{key}/appconfig-application-id", applications[domain.id].id, f"{domain.id} AppConfig application"),
             (f"{key}/appconfig-environment-id", environments[domain.id].environment_id, f"its {env} environment"),
         ]
+        api = bootstrap.apis.domains.get(domain.id)
+        if api is not None:  # the domains with an HTTP API (model/domain_apis.py)
+            facts += [
+                (f"{key}/api-id", api.api.id, f"{domain.id} HTTP API"),
+                (f"{key}/api-url", api.url, f"{domain.id} HTTP API's URL ($default stage)"),
+            ]
     baseline = PlatformBaseline(f"{spec.resource_name}-platform", bootstrap.child_options())
     parameters = {}
     for path, value, description in facts:
