@@ -335,8 +335,14 @@ def test_the_prod_plan_names_every_function_and_alarm_within_the_codedeploy_role
         {"name": r["urn"].split("::")[-1], "type": r["type"], "inputs": r.get("inputs", {})}
         for r in offline_plan("prod").document["deployment"]["resources"]
     ]
-    if not any(r["type"] == CODEDEPLOY_TYPES[2] for r in resources):
-        pytest.skip("live_alias is not wired into ServiceModule yet: the prod plan has no deployment group")
+    # Every enabled prod service has its deployment group (the ServiceModule builds its live alias with live_alias).
+    services = [
+        m
+        for m in offline_plan("prod").document["bank"]["modules"]
+        if m["enabled"] and m["release"] != "this-repository"
+    ]
+    groups = [r for r in resources if r["type"] == CODEDEPLOY_TYPES[2]]
+    assert len(groups) == len(services) > 100
     assert outside_codedeploy_scope(resources) == []
 
 
